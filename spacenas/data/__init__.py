@@ -1,0 +1,1 @@
+"""spacenas.data"""

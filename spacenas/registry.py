@@ -1,0 +1,52 @@
+"""Names -> classes, so the CLI, sweeps and configs stay thin.
+
+Entries are ``"module:attribute"`` strings imported on first use: adding a component is one
+line here, and importing spacenas does not import every strategy.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from spacenas.errors import unknown
+
+SPACES: dict[str, str] = {
+    "nb201": "spacenas.spaces.nb201:NB201Space",
+}
+
+#: ask/tell strategies (query-based search)
+QUERY_STRATEGIES: dict[str, str] = {
+    "random": "spacenas.strategies.query.random:RandomSearch",
+}
+
+#: one-shot (gradient) strategies
+ONESHOT_STRATEGIES: dict[str, str] = {}
+
+
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def get(table: dict[str, str], name: str, kind: str) -> Any:
+    """Resolve ``name`` in ``table``; unknown names raise a one-line :class:`SpacenasError`."""
+    if name not in table:
+        raise unknown(kind, name, sorted(table))
+    return _load(table[name])
+
+
+def space(name: str):
+    """Instantiate a search space by name."""
+    return get(SPACES, name, "space")()
+
+
+def query_strategy(name: str):
+    return get(QUERY_STRATEGIES, name, "method")
+
+
+def oneshot_strategy(name: str):
+    return get(ONESHOT_STRATEGIES, name, "method")
+
+
+def methods() -> list[str]:
+    return sorted({*QUERY_STRATEGIES, *ONESHOT_STRATEGIES})

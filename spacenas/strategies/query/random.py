@@ -1,0 +1,28 @@
+"""Random search: uniform samples from the space, never repeating an arch while unseen ones remain."""
+from __future__ import annotations
+
+from spacenas.config import StrictModel
+from spacenas.spaces.base import Arch
+from spacenas.strategies.base import QueryStrategy
+
+
+class RandomSearchConfig(StrictModel):
+    """Random search has no options."""
+
+
+class RandomSearch(QueryStrategy):
+    """Uniform random sampling (re-draws an arch already proposed, up to 100 times)."""
+
+    Config = RandomSearchConfig
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._proposed: set[tuple[int, ...]] = set()
+
+    def ask(self) -> Arch:
+        for _ in range(100):
+            arch = self.space.sample(self.rng)
+            if arch.choices not in self._proposed:
+                break
+        self._proposed.add(arch.choices)
+        return arch
