@@ -1,0 +1,4 @@
+"""``python -m spacenas`` is the ``spacenas`` command."""
+from spacenas.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""Best-so-far versus budget plots (matplotlib ``Figure`` on an Agg canvas, no pyplot state; PNG).
+
+For each run, the curve at budget ``b`` is the test accuracy of the best architecture *by the
+search metric* among those queried once ``spent <= b`` (the ``best_test`` column of the run's
+log). One line per method: the mean over seeds, with a band of +- one standard error; the
+dashed line is the table's best test accuracy.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from spacenas.report import DATASET_ORDER, METHOD_ORDER, _ordered
+from spacenas.runner import RunResult, read_log
+
+
+def best_so_far(events: list[dict], grid: np.ndarray) -> np.ndarray:
+    """``best_test`` of the last event with ``spent <= g`` for each ``g`` in ``grid`` (nan before any)."""
+    spent = np.array([e["spent"] for e in events], dtype=float)
+    best = np.array([np.nan if e["best_test"] is None else e["best_test"] for e in events], dtype=float)
+    idx = np.searchsorted(spent, grid, side="right") - 1
+    out = np.full(len(grid), np.nan)
+    ok = idx >= 0
+    out[ok] = best[idx[ok]]
+    return out
+
+
+def curves(runs: list[RunResult], dataset: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Budget grid and ``{method: array [n_runs, len(grid)]}`` for one dataset."""
+    rs = [r for r in runs if r.dataset == dataset and r.run_dir]
+    budget = max(r.budget for r in rs)
+    grid = np.arange(1, int(math.ceil(budget)) + 1, dtype=float) if budget <= 5000 else np.linspace(0, budget, 1001)
+    by: dict[str, list[np.ndarray]] = {}
+    for r in rs:
+        by.setdefault(r.method, []).append(best_so_far(read_log(r.run_dir), grid))
+    return grid, {m: np.vstack(v) for m, v in by.items()}
+
+
+def plot_dataset(runs: list[RunResult], dataset: str, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    grid, cs = curves(runs, dataset)
+    fig = Figure(figsize=(6.4, 4.2), dpi=120)  # no pyplot: no global figure state, Agg canvas
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    lows = []
+    for m in _ordered(cs, METHOD_ORDER):
+        c = cs[m]
+        mean = np.nanmean(c, axis=0)
+        se = np.nanstd(c, axis=0) / np.sqrt(np.maximum(np.sum(~np.isnan(c), axis=0), 1))
+        ax.plot(grid, mean, label=f"{m} (n={len(c)})", lw=1.6)
+        ax.fill_between(grid, mean - se, mean + se, alpha=0.2)
+        tail = mean[grid >= 0.1 * grid[-1]]
+        if np.any(~np.isnan(tail)):
+            lows.append(np.nanmin(tail))
+    opt = next((r.optimum_test for r in runs if r.dataset == dataset and r.optimum_test is not None), None)
+    if opt is not None:
+        ax.axhline(opt, color="k", ls="--", lw=1, label=f"optimum {opt:.2f}")
+    if lows:
+        top = opt if opt is not None else max(np.nanmax(np.nanmean(c, axis=0)) for c in cs.values())
+        low = min(lows)
+        ax.set_ylim(low - 0.05 * (top - low + 1e-9), top + 0.1 * (top - low + 1e-9))
+    metric = next((r.search_metric for r in runs if r.dataset == dataset), "valid")
+    ax.set_xlabel("budget spent (queries)")
+    ax.set_ylabel("test accuracy (%) of best-so-far arch")
+    ax.set_title(f"{dataset}: best so far by {metric} accuracy (mean +- s.e. over seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def plot_all(runs: list[RunResult], out: Path) -> list[Path]:
+    """One PNG per dataset: ``out/best_so_far_<dataset>.png``."""
+    datasets = _ordered({str(r.dataset) for r in runs if r.run_dir}, DATASET_ORDER)
+    return [plot_dataset(runs, d, Path(out) / f"best_so_far_{d}.png") for d in datasets]

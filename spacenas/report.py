@@ -1,0 +1,181 @@
+"""Aggregate finished run dirs into tables (Markdown, CSV), paired tests and best-so-far plots.
+
+* Table: rows = methods, columns = datasets, cell = mean +- std of the **test** accuracy of each
+  run's found architecture (like DSM-NAS Table II). ``std`` is the population standard deviation
+  (``numpy.std``, ddof=0), the convention of NB201-style tables.
+* Paired comparison: for every pair of methods and every dataset, the runs with the same seed are
+  paired and compared with the **Wilcoxon signed-rank test** (``scipy.stats.wilcoxon``, two-sided,
+  zero differences dropped, the "wilcox" convention). A p-value of 1 is reported when every
+  paired difference is zero.
+* Plots: see :mod:`spacenas.plots`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spacenas.errors import SpacenasError
+from spacenas.runner import RESULT, RunResult, read_json
+
+#: preferred row/column order; other names follow alphabetically
+METHOD_ORDER = ("random", "reinforce", "evolution", "local", "dsm")
+DATASET_ORDER = ("cifar10", "cifar100", "imagenet16-120")
+
+
+@dataclass
+class Stats:
+    n: int
+    mean: float
+    std: float
+
+
+@dataclass
+class PairedTest:
+    dataset: str
+    a: str
+    b: str
+    n: int  # shared seeds
+    mean_diff: float  # mean of (a - b) test accuracy
+    p: float
+
+
+@dataclass
+class Report:
+    markdown: str
+    csv: str
+    files: list[Path] = field(default_factory=list)
+
+
+def _ordered(names, preferred) -> list[str]:
+    names = set(names)
+    return [n for n in preferred if n in names] + sorted(names - set(preferred))
+
+
+def load_runs(root: str | Path) -> list[RunResult]:
+    """Every finished run (a dir holding ``result.json``) under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SpacenasError(f"cannot read run dir {root}: not a directory")
+    try:
+        paths = sorted(root.rglob(RESULT))
+    except OSError as e:
+        raise SpacenasError(f"cannot read run dir {root}: {e.strerror or e}") from None
+    runs = [RunResult.from_dict(read_json(p, "run result"), run_dir=str(p.parent)) for p in paths]
+    if not runs:
+        raise SpacenasError(f"no finished runs under {root} (a finished run dir holds {RESULT})")
+    return runs
+
+
+def stats(values) -> Stats:
+    v = np.asarray(values, dtype=float)
+    return Stats(len(v), float(v.mean()), float(v.std())) if len(v) else Stats(0, float("nan"), float("nan"))
+
+
+def table(runs: list[RunResult], metric: str = "test") -> dict[tuple[str, str], Stats]:
+    """``{(method, dataset): Stats}`` of ``metric`` (test, valid or gap) over seeds."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for r in runs:
+        v = getattr(r, metric)
+        if v is not None:
+            groups.setdefault((r.method, str(r.dataset)), []).append(v)
+    return {k: stats(v) for k, v in groups.items()}
+
+
+def wilcoxon_p(a, b) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired samples; 1.0 if all differences are 0."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not np.any(d != 0):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(wilcoxon(d).pvalue)
+
+
+def paired_tests(runs: list[RunResult], pairs: list[tuple[str, str]] | None = None) -> list[PairedTest]:
+    """Wilcoxon signed-rank tests of test accuracy over shared seeds, per dataset and method pair."""
+    by = {(r.method, str(r.dataset), r.seed): r.test for r in runs if r.test is not None}
+    methods = _ordered({m for m, _, _ in by}, METHOD_ORDER)
+    datasets = _ordered({d for _, d, _ in by}, DATASET_ORDER)
+    if pairs is None:
+        pairs = [(b, a) for i, a in enumerate(methods) for b in methods[i + 1:]]
+    out = []
+    for ds in datasets:
+        for a, b in pairs:
+            seeds = sorted({s for m, d, s in by if m == a and d == ds} & {s for m, d, s in by if m == b and d == ds})
+            if not seeds:
+                continue
+            xa = [by[(a, ds, s)] for s in seeds]
+            xb = [by[(b, ds, s)] for s in seeds]
+            out.append(PairedTest(ds, a, b, len(seeds), float(np.mean(xa) - np.mean(xb)), wilcoxon_p(xa, xb)))
+    return out
+
+
+def markdown(runs: list[RunResult], tests: list[PairedTest] | None = None, images: list[str] = ()) -> str:
+    tab = table(runs)
+    methods = _ordered({m for m, _ in tab}, METHOD_ORDER)
+    datasets = _ordered({d for _, d in tab}, DATASET_ORDER)
+    budgets = sorted({r.budget for r in runs})
+    metrics = sorted({str(r.search_metric) for r in runs})
+    lines = [f"Test accuracy (%) of the found architecture, mean +- std over seeds (n runs). "
+             f"Budget: {', '.join(f'{b:g}' for b in budgets)}; search metric: {', '.join(metrics)}.", "",
+             "| method | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+    for m in methods:
+        cells = [f"{s.mean:.2f} +- {s.std:.2f} ({s.n})" if (s := tab.get((m, d))) else "-" for d in datasets]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    opt = {str(r.dataset): r.optimum_test for r in runs if r.optimum_test is not None}
+    if opt:
+        lines.append("| *optimum* | " + " | ".join(f"{opt[d]:.2f}" if d in opt else "-" for d in datasets) + " |")
+    tests = paired_tests(runs) if tests is None else tests
+    if tests:
+        lines += ["", "Paired comparison over shared seeds (Wilcoxon signed-rank, two-sided): "
+                  "mean difference of test accuracy (A - B), p-value, number of pairs.", "",
+                  "| A vs B | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+        for a, b in dict.fromkeys((t.a, t.b) for t in tests):
+            cell = {t.dataset: f"{t.mean_diff:+.2f}, p={t.p:.2g} ({t.n})" for t in tests if (t.a, t.b) == (a, b)}
+            lines.append(f"| {a} vs {b} | " + " | ".join(cell.get(d, "-") for d in datasets) + " |")
+    for img in images:
+        lines += ["", f"![best so far]({img})"]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(runs: list[RunResult]) -> str:
+    tabs = {k: table(runs, k) for k in ("test", "valid", "gap", "spent")}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["method", "dataset", "n", "test_mean", "test_std", "valid_mean", "valid_std", "gap_mean",
+                "gap_std", "spent_mean"])
+    for m in _ordered({k[0] for k in tabs["test"]}, METHOD_ORDER):
+        for d in _ordered({k[1] for k in tabs["test"]}, DATASET_ORDER):
+            if (m, d) not in tabs["test"]:
+                continue
+            t, v, g, s = (tabs[k].get((m, d), Stats(0, float("nan"), float("nan")))
+                          for k in ("test", "valid", "gap", "spent"))
+            w.writerow([m, d, t.n] + [f"{x:.4f}" for x in (t.mean, t.std, v.mean, v.std, g.mean, g.std, s.mean)])
+    return buf.getvalue()
+
+
+def write_report(root: str | Path, out: str | Path | None = None, plots: bool = True) -> Report:
+    """Write ``report.md``, ``report.csv`` and (with ``plots``) ``best_so_far_<dataset>.png``."""
+    runs = load_runs(root)
+    out = Path(out) if out is not None else Path(root)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        files: list[Path] = []
+        if plots:
+            from spacenas.plots import plot_all
+
+            files = plot_all(runs, out)
+        rep = Report(markdown(runs, images=[f.name for f in files]), to_csv(runs), files)
+        for name, text in (("report.md", rep.markdown), ("report.csv", rep.csv)):
+            (out / name).write_text(text)
+            rep.files.append(out / name)
+    except OSError as e:
+        raise SpacenasError(f"cannot write the report in {out}: {e.strerror or e}") from None
+    return rep

@@ -1,0 +1,299 @@
+"""Drive one ask/tell strategy on one evaluator under a budget, with a log, checkpoints and resume.
+
+Loop (a *step* is one ask)::
+
+    while evaluator.spent < budget and step < max_steps:
+        arch = strategy.ask(); result = evaluator.evaluate(arch); strategy.tell(arch, result)
+
+The budget is a hard limit in the evaluator's cost unit (NB201: unique queries, so a run stops
+exactly at ``budget``; with a cost in seconds, the query that crosses the budget is the last).
+``max_steps`` (default ``50 * budget``) stops a strategy that only re-asks architectures it has
+already seen (those cost nothing) instead of looping forever; ``RunResult.stopped`` says which
+limit ended the run.
+
+Run directory (all optional; ``run_dir=None`` keeps everything in memory):
+
+* ``config.json`` -- space, dataset, method, seed, budget, search metric, method config;
+* ``log.jsonl`` -- one line per step: step, arch text, score, metrics, cost, spent, and the
+  best-so-far (by score) arch, score and test metric;
+* ``checkpoint.pkl`` -- every ``checkpoint_every`` steps: strategy and evaluator state, runner
+  counters and the log length, written atomically (temp file + ``os.replace``);
+* ``result.json`` -- written only when the run has finished.
+
+``run(resume=True)`` loads the checkpoint, truncates the log to the checkpointed length and
+continues; because strategies checkpoint their generator states, the final result and the log
+are exactly those of an uninterrupted run with the same seed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from spacenas.errors import SpacenasError
+from spacenas.evaluators.base import Evaluator
+from spacenas.strategies.base import QueryStrategy
+
+MAX_STEPS_FACTOR = 50
+CONFIG, LOG, CHECKPOINT, RESULT = "config.json", "log.jsonl", "checkpoint.pkl", "result.json"
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run (also the content of ``result.json``, minus ``run_dir``)."""
+
+    method: str
+    space: str
+    dataset: str | None
+    seed: int
+    budget: float
+    search_metric: str | None
+    arch: str  # found architecture (strategy.best()), text form
+    score: float  # its search-metric value
+    valid: float | None
+    test: float | None
+    optimum_valid: float | None  # best valid accuracy in the table
+    optimum_valid_arch: str | None
+    optimum_test: float | None  # best test accuracy in the table
+    optimum_test_arch: str | None
+    gap: float | None  # optimum_test - test
+    spent: float
+    steps: int
+    stopped: str  # "budget" or "max_steps"
+    run_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("run_dir")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], run_dir: str | None = None) -> RunResult:
+        names = {f.name for f in fields(cls)} - {"run_dir"}
+        missing = names - set(d)
+        if missing:
+            raise SpacenasError(f"result file is incomplete: missing {', '.join(sorted(missing))}")
+        return cls(**{k: d[k] for k in names}, run_dir=run_dir)
+
+
+class Runner:
+    """One strategy x one evaluator x budget x seed; see the module docstring."""
+
+    def __init__(self, strategy: QueryStrategy, evaluator: Evaluator, budget: float, seed: int,
+                 run_dir: str | Path | None = None, checkpoint_every: int = 25, progress: bool = True,
+                 config: dict[str, Any] | None = None, max_steps: int | None = None) -> None:
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0 \
+                or not math.isfinite(budget):
+            raise SpacenasError(f"bad budget {budget!r}: must be a positive number")
+        if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
+            raise SpacenasError(f"bad checkpoint interval {checkpoint_every!r}: must be an integer >= 0 (0: never)")
+        self.strategy, self.evaluator = strategy, evaluator
+        self.budget, self.seed = budget, int(seed)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.checkpoint_every, self.progress = checkpoint_every, progress
+        self.max_steps = int(max_steps) if max_steps is not None else int(math.ceil(MAX_STEPS_FACTOR * budget))
+        self.config = self._make_config(config or {})
+        self.step = 0
+        self.best: dict[str, Any] | None = None  # best-so-far by score: arch, score, test
+
+    def _make_config(self, extra: dict[str, Any]) -> dict[str, Any]:
+        cfg = {
+            "space": self.evaluator.space.name,
+            "dataset": getattr(self.evaluator, "dataset", None),
+            "search_metric": getattr(self.evaluator, "search_metric", None),
+            "method": type(self.strategy).__name__,
+            "seed": self.seed,
+            "budget": self.budget,
+            "method_config": self.strategy.config.model_dump(mode="json"),
+        }
+        cfg.update(extra)
+        return json.loads(json.dumps(cfg))  # plain JSON types, so it compares equal after a reload
+
+    # ----- the loop ------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> RunResult:
+        """Run to the budget (or continue from the checkpoint when ``resume``)."""
+        log = None
+        if self.run_dir is not None:
+            done = _prepare(self.run_dir, self.config, resume)
+            if done is not None:
+                return RunResult.from_dict(done, run_dir=str(self.run_dir))
+            if resume:
+                self._restore(_load_checkpoint(self.run_dir))
+            log = _open_log(self.run_dir, self.step)
+        try:
+            stopped = self._loop(log)
+        finally:
+            if log is not None:
+                log.close()
+        result = self._result(stopped)
+        if self.run_dir is not None:
+            write_json(self.run_dir / RESULT, result.to_dict())
+        return result
+
+    def _loop(self, log) -> str:
+        from tqdm import tqdm
+
+        space = self.evaluator.space
+        bar = tqdm(total=self.budget, initial=min(self.evaluator.spent, self.budget), file=sys.stderr,
+                   disable=not self.progress, desc=str(self.config.get("method")), unit="q", leave=False)
+        try:
+            while self.evaluator.spent < self.budget:
+                if self.step >= self.max_steps:
+                    return "max_steps"
+                arch = self.strategy.ask()
+                res = self.evaluator.evaluate(arch)
+                self.strategy.tell(arch, res)
+                self.step += 1
+                text = space.format(arch)
+                if self.best is None or res.score > self.best["score"]:
+                    self.best = {"arch": text, "score": res.score, "test": res.metrics.get("test")}
+                if log is not None:
+                    log.write(json.dumps({
+                        "step": self.step, "arch": text, "score": res.score, "metrics": res.metrics,
+                        "cost": res.cost, "spent": self.evaluator.spent, "best_arch": self.best["arch"],
+                        "best_score": self.best["score"], "best_test": self.best["test"]}) + "\n")
+                bar.update(min(self.evaluator.spent, self.budget) - bar.n)
+                if self.checkpoint_every and self.step % self.checkpoint_every == 0 and log is not None:
+                    log.flush()
+                    _save_checkpoint(self.run_dir, self._state())
+            return "budget"
+        finally:
+            bar.close()
+
+    # ----- state ---------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"strategy": self.strategy.state_dict(), "evaluator": self.evaluator.state_dict(),
+                "step": self.step, "best": self.best, "log_lines": self.step}
+
+    def _restore(self, ck: dict[str, Any]) -> None:
+        try:
+            self.strategy.load_state_dict(ck["strategy"])
+            self.evaluator.load_state_dict(ck["evaluator"])
+            self.step, self.best, n_lines = int(ck["step"]), ck["best"], int(ck["log_lines"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise SpacenasError(f"corrupt checkpoint in {self.run_dir}: {type(e).__name__}: {e}; "
+                                "delete the run dir to start over") from None
+        _truncate_log(self.run_dir, n_lines)
+
+    def _result(self, stopped: str) -> RunResult:
+        space, ev = self.evaluator.space, self.evaluator
+        arch, res = self.strategy.best()
+        dataset = getattr(ev, "dataset", None)
+        bench = getattr(ev, "benchmark", None)
+        opt_v = opt_t = (None, None)
+        if bench is not None and dataset is not None:
+            opt_v, opt_t = bench.optimum(dataset, "valid"), bench.optimum(dataset, "test")
+        test = res.metrics.get("test")
+        return RunResult(
+            method=str(self.config["method"]), space=space.name, dataset=dataset, seed=self.seed,
+            budget=self.budget, search_metric=getattr(ev, "search_metric", None), arch=space.format(arch),
+            score=res.score, valid=res.metrics.get("valid"), test=test,
+            optimum_valid=opt_v[1], optimum_valid_arch=space.format(opt_v[0]) if opt_v[0] else None,
+            optimum_test=opt_t[1], optimum_test_arch=space.format(opt_t[0]) if opt_t[0] else None,
+            gap=(opt_t[1] - test) if opt_t[1] is not None and test is not None else None,
+            spent=ev.spent, steps=self.step, stopped=stopped,
+            run_dir=str(self.run_dir) if self.run_dir is not None else None)
+
+
+# ----- run-directory files ------------------------------------------------------------------
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, then ``os.replace`` it (never half-written)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SpacenasError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from None
+
+
+def _prepare(run_dir: Path, config: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+    """Create/check the run dir; return the stored result if the run has already finished."""
+    try:
+        if resume:
+            if not run_dir.is_dir():
+                raise SpacenasError(f"cannot resume: run dir {run_dir} does not exist")
+            stored = read_json(run_dir / CONFIG, "run config")
+            if stored != config:
+                diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+                raise SpacenasError(f"cannot resume: run dir {run_dir} holds a different run "
+                                    f"(differs in: {', '.join(diff)}); use the same options or another --run-dir")
+            if (run_dir / RESULT).exists():
+                return read_json(run_dir / RESULT, "run result")
+            if not (run_dir / CHECKPOINT).exists():
+                raise SpacenasError(f"cannot resume: no checkpoint in {run_dir} "
+                                    "(run without --resume to start over, after deleting the dir)")
+            return None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if any((run_dir / n).exists() for n in (CONFIG, LOG, CHECKPOINT, RESULT)):
+            raise SpacenasError(f"run dir {run_dir} already holds a run; use --resume to continue it, "
+                                "or choose another --run-dir")
+        write_json(run_dir / CONFIG, config)
+        return None
+    except OSError as e:
+        raise SpacenasError(f"cannot use run dir {run_dir}: {e.strerror or e}") from None
+
+
+def _save_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
+    _atomic_write(run_dir / CHECKPOINT, pickle.dumps({"format": 1, **state}, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _load_checkpoint(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / CHECKPOINT
+    try:
+        with open(path, "rb") as f:
+            ck = pickle.load(f)
+    except OSError as e:
+        raise SpacenasError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+    except Exception as e:  # unpickling garbage can raise almost anything
+        raise SpacenasError(f"corrupt checkpoint {path} ({type(e).__name__}); delete the run dir to start over") from None
+    if not isinstance(ck, dict) or ck.get("format") != 1:
+        raise SpacenasError(f"corrupt checkpoint {path} (not a spacenas checkpoint); delete the run dir to start over")
+    return ck
+
+
+def _truncate_log(run_dir: Path, n_lines: int) -> None:
+    """Keep the first ``n_lines`` lines of the log (those written before the checkpoint)."""
+    path = run_dir / LOG
+    try:
+        lines = path.read_bytes().splitlines(keepends=True)
+    except OSError as e:
+        raise SpacenasError(f"cannot read log {path}: {e.strerror or e}") from None
+    if len(lines) < n_lines or any(not ln.endswith(b"\n") for ln in lines[:n_lines]):
+        raise SpacenasError(f"log {path} is shorter than its checkpoint ({len(lines)} < {n_lines} lines); "
+                            "delete the run dir to start over")
+    _atomic_write(path, b"".join(lines[:n_lines]))
+
+
+def _open_log(run_dir: Path, step: int):
+    try:
+        return open(run_dir / LOG, "a" if step else "w", encoding="utf-8")
+    except OSError as e:
+        raise SpacenasError(f"cannot write log in {run_dir}: {e.strerror or e}") from None
+
+
+def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The events of a run's ``log.jsonl``."""
+    path = Path(run_dir) / LOG
+    try:
+        return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, json.JSONDecodeError) as e:
+        raise SpacenasError(f"cannot read log {path}: {type(e).__name__}: {e}") from None

@@ -1,0 +1,254 @@
+"""Named runs and sweeps (methods x datasets x seeds), locally in a process pool or as Ray tasks.
+
+A :class:`RunSpec` names one run (method, dataset, seed, budget, space, search metric, method
+options); :func:`build_runner` turns it into a :class:`~spacenas.runner.Runner` on the space's
+benchmark table. :func:`sweep` runs every spec in its own run dir ``out/<dataset>/<method>/seed-<N>``,
+skips runs that have finished (``result.json``), resumes runs that have a checkpoint, and restarts
+runs that were interrupted before their first checkpoint; so re-running an interrupted sweep
+continues it. With ``ray=...`` each run is a Ray task (``out`` must then be on a filesystem that
+every Ray node sees, e.g. NFS, when the cluster has more than one machine).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spacenas import registry
+from spacenas.errors import SpacenasError
+from spacenas.runner import CHECKPOINT, CONFIG, LOG, RESULT, Runner, RunResult, read_json, write_json
+
+#: default budget per space, in the evaluator's unit (NB201: unique queries); see docs/protocol.md
+DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100}
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One named run."""
+
+    method: str
+    dataset: str
+    seed: int
+    budget: float
+    space: str = "nb201"
+    search_metric: str = "valid"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def default_budget(space: str) -> int:
+    if space not in DEFAULT_BUDGETS:
+        raise SpacenasError(f"no default budget for space {space!r}; pass --budget (defaults exist for: "
+                            f"{', '.join(DEFAULT_BUDGETS)})")
+    return DEFAULT_BUDGETS[space]
+
+
+def make_evaluator(space: str, dataset: str, search_metric: str = "valid"):
+    """The tabular evaluator of ``space`` (only NB201 has a table)."""
+    registry.get(registry.SPACES, space, "space")  # unknown space -> SpacenasError
+    if space != "nb201":
+        raise SpacenasError(f"space {space!r} has no benchmark table for query-based search (allowed: nb201)")
+    from spacenas.evaluators.tabular import TabularEvaluator
+
+    return TabularEvaluator(dataset, search_metric)
+
+
+def build_runner(spec: RunSpec, run_dir: str | Path | None = None, checkpoint_every: int = 25,
+                 progress: bool = True) -> Runner:
+    """Validate ``spec`` (names, options, budget) and build its runner; nothing is written yet."""
+    if spec.method in registry.ONESHOT_STRATEGIES:
+        raise SpacenasError(f"method {spec.method!r} is one-shot; query-based runs allow: "
+                            f"{', '.join(sorted(registry.QUERY_STRATEGIES))}")
+    cls = registry.query_strategy(spec.method)
+    evaluator = make_evaluator(spec.space, spec.dataset, spec.search_metric)
+    if isinstance(spec.budget, (int, float)) and spec.budget > evaluator.space.size:
+        raise SpacenasError(f"bad budget {spec.budget:g}: more than the {evaluator.space.size} architectures "
+                            f"of {spec.space} (each unique query costs 1)")
+    strategy = cls(evaluator.space, seed=spec.seed, config=dict(spec.options))
+    return Runner(strategy, evaluator, spec.budget, spec.seed, run_dir=run_dir,
+                  checkpoint_every=checkpoint_every, progress=progress, config={"method": spec.method})
+
+
+def run_search(spec: RunSpec, run_dir: str | Path | None = None, resume: bool = False,
+               checkpoint_every: int = 25, progress: bool = True) -> RunResult:
+    """Build and run one search; see :class:`~spacenas.runner.Runner`."""
+    return build_runner(spec, run_dir, checkpoint_every, progress).run(resume=resume)
+
+
+def parse_seeds(seeds: int | str | list[int]) -> list[int]:
+    """``100`` -> seeds 0..99; ``"5:10"`` -> 5..9; ``"1,4,9"`` -> those; a list is kept."""
+    if isinstance(seeds, list):
+        out = seeds
+    else:
+        s = str(seeds).strip()
+        try:
+            if ":" in s:
+                a, b = s.split(":")
+                out = list(range(int(a), int(b)))
+            elif "," in s:
+                out = [int(x) for x in s.split(",") if x.strip()]
+            else:
+                out = list(range(int(s)))
+        except ValueError:
+            raise SpacenasError(f"bad seeds {seeds!r} (allowed: a count N for 0..N-1, 'A:B' for A..B-1, "
+                                "or a comma list)") from None
+    if not out or any(int(x) < 0 for x in out):
+        raise SpacenasError(f"bad seeds {seeds!r}: need at least one seed, all >= 0")
+    return [int(x) for x in out]
+
+
+def run_dir_of(out: str | Path, spec: RunSpec) -> Path:
+    return Path(out) / spec.dataset / spec.method / f"seed-{spec.seed}"
+
+
+def _cpus() -> int:
+    """CPUs this process may use (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one run per core; our own pool processes only
+
+
+def _run_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int) -> dict[str, Any]:
+    """Run (or skip, or resume) one spec in ``run_dir``; returns the result as a dict."""
+    d = Path(run_dir)
+    if (d / RESULT).exists():
+        return read_json(d / RESULT, "run result")
+    resume = (d / CHECKPOINT).exists()
+    if not resume:  # interrupted before its first checkpoint: start over
+        for name in (CONFIG, LOG):
+            (d / name).unlink(missing_ok=True)
+    res = run_search(RunSpec(**spec_d), run_dir=d, resume=resume, checkpoint_every=checkpoint_every,
+                     progress=False)
+    return res.to_dict()
+
+
+@dataclass
+class SweepSummary:
+    out: str
+    total: int
+    skipped: int  # already finished before this call
+    results: list[RunResult]
+
+
+def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int | str | list[int],
+          budget: float | None = None, space: str = "nb201", search_metric: str = "valid",
+          options: dict[str, dict[str, Any]] | None = None, workers: int | None = None,
+          ray: str | None = None, checkpoint_every: int = 25, progress: bool = True) -> SweepSummary:
+    """Run methods x datasets x seeds; see the module docstring. ``options``: per-method options."""
+    options = options or {}
+    budget = default_budget(space) if budget is None else budget
+    seeds_l = parse_seeds(seeds)
+    for m in options:
+        if m not in methods:
+            raise SpacenasError(f"options given for method {m!r}, which is not in the sweep ({', '.join(methods)})")
+    specs = [RunSpec(m, ds, s, budget, space, search_metric, dict(options.get(m, {})))
+             for ds in datasets for m in methods for s in seeds_l]
+    for m in methods:  # validate every name and option before anything runs or is written
+        for ds in datasets:
+            build_runner(RunSpec(m, ds, 0, budget, space, search_metric, dict(options.get(m, {}))), progress=False)
+    out = Path(out)
+    _write_sweep_file(out, {"space": space, "budget": budget, "search_metric": search_metric, "options": options},
+                      methods, datasets, seeds_l)
+    tasks = [(asdict(sp), str(run_dir_of(out, sp)), checkpoint_every) for sp in specs]
+    skipped = sum((Path(t[1]) / RESULT).exists() for t in tasks)
+    if ray:
+        dicts = _run_ray(tasks, ray, workers, progress)
+    else:
+        dicts = _run_local(tasks, workers or _cpus(), progress)
+    results = [RunResult.from_dict(d, run_dir=t[1]) for d, t in zip(dicts, tasks)]
+    return SweepSummary(str(out), len(tasks), skipped, results)
+
+
+def _write_sweep_file(out: Path, fixed: dict[str, Any], methods, datasets, seeds) -> None:
+    path = out / SWEEP_FILE
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fixed = json.loads(json.dumps(fixed))
+        if path.exists():
+            old = read_json(path, "sweep file")
+            diff = [k for k in fixed if old.get(k) != fixed[k]]
+            if diff:
+                raise SpacenasError(f"{out} holds a sweep with different {', '.join(diff)} "
+                                    f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); use them or another --out")
+            methods = sorted(set(old.get("methods", [])) | set(methods))
+            datasets = sorted(set(old.get("datasets", [])) | set(datasets))
+            seeds = sorted(set(old.get("seeds", [])) | set(seeds))
+        write_json(path, {**fixed, "methods": list(methods), "datasets": list(datasets), "seeds": list(seeds)})
+    except OSError as e:
+        raise SpacenasError(f"cannot use sweep dir {out}: {e.strerror or e}") from None
+
+
+def _bar(total: int, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, disable=not progress, desc="runs", unit="run")
+
+
+def _run_local(tasks: list[tuple], workers: int, progress: bool) -> list[dict[str, Any]]:
+    if workers < 1:
+        raise SpacenasError(f"bad --workers {workers}: must be >= 1")
+    out: list[dict[str, Any] | None] = [None] * len(tasks)
+    with _bar(len(tasks), progress) as bar:
+        if workers == 1 or len(tasks) <= 1:
+            for i, t in enumerate(tasks):
+                out[i] = _run_task(*t)
+                bar.update()
+            return out  # type: ignore[return-value]
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker) as pool:
+            futs = {pool.submit(_run_task, *t): i for i, t in enumerate(tasks)}
+            for f in as_completed(futs):
+                out[futs[f]] = f.result()
+                bar.update()
+    return out  # type: ignore[return-value]
+
+
+def _run_ray(tasks: list[tuple], address: str, workers: int | None, progress: bool) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise SpacenasError("--ray needs the ray package (pip install 'spacenas[ray]')") from None
+    started = not ray.is_initialized()
+    if started:
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address == "local":
+            kw["num_cpus"] = workers or _cpus()
+        try:
+            ray.init(address=None if address == "local" else address, **kw)
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise SpacenasError(f"cannot connect to the Ray cluster at {address!r}: {e} "
+                                "(allowed: 'local' or a cluster address such as ray://host:10001 or auto)") from None
+    try:
+        remote = ray.remote(num_cpus=1)(_ray_task)
+        refs = [remote.remote(*t) for t in tasks]
+        pending = list(refs)
+        with _bar(len(tasks), progress) as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                bar.update(len(done))
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as e:  # re-raise a user error as itself, without Ray's wrapping
+        if isinstance(getattr(e, "cause", None), SpacenasError):
+            raise SpacenasError(str(e.cause)) from None
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int) -> dict[str, Any]:
+    _init_worker()
+    return _run_task(spec_d, run_dir, checkpoint_every)
