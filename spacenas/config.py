@@ -31,7 +31,7 @@ def build_config(model: type[M], values: dict[str, Any] | None = None, *, where:
         field = ".".join(str(p) for p in err["loc"]) or "?"
         prefix = f"{where}: " if where else ""
         if err["type"] == "extra_forbidden":
-            allowed = ", ".join(model.model_fields)
+            allowed = ", ".join(model.model_fields) or "none: this component takes no options"
             raise SpacenasError(f"{prefix}unknown option {field!r} (allowed: {allowed})") from None
         value = err.get("input")
         raise SpacenasError(f"{prefix}bad value {value!r} for {field!r}: {err['msg']}") from None
