@@ -1,0 +1,103 @@
+"""DARTS: softmax(alpha) mixing, first-order by default, second-order (unrolled) as an option.
+
+Second order (DARTS Eq. 6-8): the architecture gradient is taken at the one-step-unrolled
+weights ``w' = w - xi * grad_w L_train(w, alpha)``::
+
+    grad_alpha L_val(w', alpha) - xi * [grad_alpha L_train(w+, alpha) - grad_alpha L_train(w-, alpha)] / (2 eps)
+
+with ``w+- = w +- eps * grad_w' L_val(w', alpha)`` and ``eps = 0.01 / ||grad_w' L_val(w', alpha)||``
+(finite-difference Hessian-vector product). Choice: the unrolled step is the plain gradient
+step of the paper's equation (no momentum, no weight decay); ``xi`` defaults to the current
+weight learning rate. The weights are restored exactly afterwards (BatchNorm running
+statistics do see the extra forward passes, as in the original).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from spacenas.errors import SpacenasError
+from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy, masked_softmax
+
+
+class SoftmaxMixer(Mixer):
+    """``theta = softmax(alpha)`` over the active ops of each edge."""
+
+    def weights(self, params, mask, generator):
+        return masked_softmax(params, mask), None
+
+    def scores(self, params, mask):
+        return masked_softmax(params, mask)
+
+
+class DARTSConfig(OneShotConfig):
+    #: unrolled (second-order) architecture gradient
+    second_order: bool = False
+    #: step size xi of the unrolled weight step; None: the current weight learning rate
+    unroll_lr: float | None = None
+    #: eps = fd_scale / ||grad_w' L_val||
+    fd_scale: float = 0.01
+
+
+def _weights(supernet) -> list[torch.Tensor]:
+    return [p for p in supernet.parameters() if p.requires_grad]
+
+
+def _ce(strategy: OneShotStrategy, supernet, batch, arch_grad: bool) -> torch.Tensor:
+    x, y = batch
+    return F.cross_entropy(strategy.forward(supernet, x, arch_grad=arch_grad), y)
+
+
+def unrolled_arch_grads(strategy: OneShotStrategy, supernet, valid_batch, train_batch, xi: float,
+                        fd_scale: float = 0.01) -> tuple[list[torch.Tensor], dict]:
+    """Second-order DARTS architecture gradients (see the module docstring)."""
+    ws = _weights(supernet)
+    alphas = strategy.arch_parameters()
+    backup = [w.detach().clone() for w in ws]
+    # w' = w - xi * grad_w L_train(w, alpha)
+    g_train = torch.autograd.grad(_ce(strategy, supernet, train_batch, False), ws, allow_unused=True)
+    with torch.no_grad():
+        for w, g in zip(ws, g_train):
+            if g is not None:
+                w.sub_(xi * g)
+    # L_val(w', alpha): gradients w.r.t. alpha and w'
+    val_loss, stats = strategy.arch_loss(supernet, valid_batch)
+    grads = torch.autograd.grad(val_loss, alphas + ws, allow_unused=True)
+    d_alpha = [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, grads[:len(alphas)])]
+    d_w = [torch.zeros_like(w) if g is None else g for w, g in zip(ws, grads[len(alphas):])]
+    norm = torch.sqrt(sum((g * g).sum() for g in d_w))
+    eps = fd_scale / max(float(norm), 1e-12)
+
+    def alpha_grad_at(sign: float) -> list[torch.Tensor]:
+        with torch.no_grad():
+            for w, b, g in zip(ws, backup, d_w):
+                w.copy_(b + sign * eps * g)
+        g = torch.autograd.grad(_ce(strategy, supernet, train_batch, True), alphas, allow_unused=True)
+        return [torch.zeros_like(a) if x is None else x for a, x in zip(alphas, g)]
+
+    g_plus, g_minus = alpha_grad_at(+1.0), alpha_grad_at(-1.0)
+    with torch.no_grad():
+        for w, b in zip(ws, backup):
+            w.copy_(b)
+    out = [da - xi * (gp - gm) / (2 * eps) for da, gp, gm in zip(d_alpha, g_plus, g_minus)]
+    return out, stats
+
+
+class DARTS(OneShotStrategy):
+    """DARTS (Liu et al., 2019) as described in the DrNAS and A-DARTS papers."""
+
+    Config = DARTSConfig
+
+    def make_mixer(self) -> Mixer:
+        return SoftmaxMixer()
+
+    def arch_grads(self, supernet, batch, train_batch=None, lr=None):
+        c = self.config
+        if not c.second_order:
+            return super().arch_grads(supernet, batch, train_batch, lr)
+        if train_batch is None:
+            raise SpacenasError("second-order DARTS needs a train batch for the unrolled step")
+        xi = c.unroll_lr if c.unroll_lr is not None else lr
+        if xi is None:
+            raise SpacenasError("second-order DARTS needs unroll_lr or the current weight learning rate")
+        return unrolled_arch_grads(self, supernet, batch, train_batch, float(xi), c.fd_scale)

@@ -1,0 +1,221 @@
+"""The bi-level search loop shared by all one-shot strategies.
+
+Each epoch: the strategy's ``on_epoch_start`` hook, the weight learning rate from the cosine
+schedule (:func:`cosine_lr`, a function of the epoch, so it survives optimizer rebuilds and
+resumes), then one step per train batch: an **architecture step** on the next valid batch
+(from ``arch_start_epoch`` on; first order unless the strategy says otherwise), then a
+**weight step** (SGD with momentum and weight decay, gradient clipping) on the train batch
+with the mixing weights detached. Both orders come from one explicit ``torch.Generator``
+seeded by ``config.seed``. After the epoch: the ``on_epoch_end`` hook (progressive stage
+switches; the weight optimizer is rebuilt when the supernet changed), derivation, one JSON
+line in ``run_dir/log.jsonl`` and a checkpoint ``run_dir/checkpoint.pt`` holding everything a
+resumed run needs to continue exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from spacenas.config import StrictModel
+from spacenas.spaces.base import Arch
+from spacenas.strategies.oneshot.base import OneShotStrategy
+from spacenas.strategies.oneshot.distributed import DistributedContext
+
+
+class LoopConfig(StrictModel):
+    epochs: int = Field(50, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float | None = 5.0
+    #: first epoch with architecture steps (earlier epochs train the weights only)
+    arch_start_epoch: int = 0
+    seed: int = 0
+    #: dataset name for NB201 benchmark look-ups (cifar10, cifar100, imagenet16-120)
+    dataset: str | None = None
+    #: cap on steps per epoch (quick runs, tests); None: a full pass over the train split
+    max_steps: int | None = Field(None, ge=1)
+
+
+@dataclass
+class OneShotResult:
+    arch: Arch
+    arch_text: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[str, list[list[float]]] = field(default_factory=dict)
+    benchmark: dict[str, float] | None = None
+    run_dir: str | None = None
+
+
+def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
+    """``lr_min + (lr - lr_min) (1 + cos(pi epoch / epochs)) / 2``. Hand: epoch 1 of 2,
+    lr 0.025, lr_min 0.001 -> 0.001 + 0.024 * 0.5 = 0.013."""
+    return lr_min + (lr - lr_min) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+
+
+def index_batches(n: int, batch_size: int, generator: torch.Generator, rank: int = 0,
+                  world: int = 1) -> list[torch.Tensor]:
+    """A random order of ``range(n)`` from ``generator``, this rank's shard, cut into batches."""
+    perm = torch.randperm(n, generator=generator)
+    perm = perm[: n - n % world][rank::world] if world > 1 else perm
+    return list(torch.split(perm, batch_size))
+
+
+class _Data:
+    """Batches by index from a pair of tensors, a TensorDataset, a dataset with ``batch(idx)``
+    (:class:`spacenas.data.ImageTensorDataset`) or any map-style Dataset."""
+
+    def __init__(self, data: Any, device: torch.device) -> None:
+        self.device = device
+        if isinstance(data, (tuple, list)) and len(data) == 2 and all(torch.is_tensor(t) for t in data):
+            self.tensors = tuple(data)
+        elif hasattr(data, "tensors"):
+            self.tensors = tuple(data.tensors[:2])
+        else:
+            self.tensors, self.dataset = None, data
+        self.n = len(self.tensors[0]) if self.tensors is not None else len(data)
+
+    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.tensors is not None:
+            x, y = self.tensors[0][idx], self.tensors[1][idx]
+        elif hasattr(self.dataset, "batch"):  # spacenas.data.ImageTensorDataset: vectorised
+            x, y = self.dataset.batch(idx)
+        else:
+            x, y = next(iter(DataLoader(self.dataset, batch_sampler=[idx.tolist()])))[:2]
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def _benchmark(space: str, dataset: str | None, arch: Arch) -> dict[str, float] | None:
+    from spacenas.benchmarks.nb201 import DATASETS, load_nb201
+    if space != "nb201" or dataset not in DATASETS:
+        return None
+    q = load_nb201().query(arch, dataset)
+    return {"valid": q["valid"], "test": q["test"]}
+
+
+def _make_optimizer(net: torch.nn.Module, c: LoopConfig, lr: float) -> torch.optim.Optimizer:
+    params = [p for p in net.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+
+def _save(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: LoopConfig | dict | None = None,
+           run_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
+           distributed: DistributedContext | None = None,
+           callback: Callable[[dict[str, Any]], None] | None = None) -> OneShotResult:
+    """Run the bi-level search; see the module docstring. ``distributed`` (optional) makes
+    this one rank of a multi-process search (:mod:`.distributed`); ``callback`` receives each
+    epoch's log record (on rank 0)."""
+    from spacenas.config import build_config
+    c = config if isinstance(config, LoopConfig) else build_config(LoopConfig, config, where="search")
+    device, ctx = strategy.device, distributed
+    rank, world = (ctx.rank, ctx.world_size) if ctx else (0, 1)
+    main = rank == 0
+    raw = supernet.to(device)
+    train, valid = _Data(train_data, device), _Data(valid_data, device)
+    gen = torch.Generator().manual_seed(c.seed)
+    out = Path(run_dir) if run_dir is not None else None
+    ckpt_path = out / "checkpoint.pt" if out is not None else None
+    history: list[dict[str, Any]] = []
+    start = 0
+    if ctx:
+        ctx.install(strategy)
+    resumed = resume and ckpt_path is not None and ckpt_path.exists()
+    if resumed:
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # load_state_dict moves to device
+        strategy.load_state_dict(ck["strategy"])
+        strategy.replay_structure(raw)
+        raw.load_state_dict(ck["supernet"])
+        gen.set_state(ck["data_generator"])
+        history, start = ck["history"], int(ck["epoch"])
+    strategy.setup(raw, c.epochs)
+    net = ctx.wrap(raw) if ctx else raw
+    opt = _make_optimizer(net, c, cosine_lr(min(start, c.epochs - 1), c.epochs, c.lr, c.lr_min))
+    if resumed:
+        opt.load_state_dict(ck["weight_optimizer"])
+    if out is not None and main:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "log.jsonl", "w") as f:  # keep exactly the checkpointed epochs
+            f.writelines(json.dumps(h) + "\n" for h in history)
+
+    bar = tqdm(range(start, c.epochs), desc=f"search[{type(strategy).__name__}]", disable=not (progress and main),
+               initial=start, total=c.epochs)
+    for epoch in bar:
+        strategy.on_epoch_start(epoch, raw)
+        lr = cosine_lr(epoch, c.epochs, c.lr, c.lr_min)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        tb = index_batches(train.n, c.batch_size, gen, rank, world)
+        vb = index_batches(valid.n, c.batch_size, gen, rank, world)
+        if c.max_steps is not None:
+            tb = tb[: c.max_steps]
+        sums: dict[str, float] = {}
+        net.train()
+        for i, idx in enumerate(tqdm(tb, desc=f"epoch {epoch}", leave=False, disable=not (progress and main))):
+            xb, yb = train.get(idx)
+            if epoch >= c.arch_start_epoch:
+                stats = strategy.arch_step(raw, valid.get(vb[i % len(vb)]), train_batch=(xb, yb), lr=lr)
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+            opt.zero_grad(set_to_none=True)
+            logits = strategy.forward(net, xb, arch_grad=False)
+            loss = F.cross_entropy(logits, yb)
+            loss.backward()
+            if c.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], c.grad_clip)
+            opt.step()
+            sums["train_loss"] = sums.get("train_loss", 0.0) + float(loss.detach())
+            sums["train_acc"] = sums.get("train_acc", 0.0) + float((logits.detach().argmax(1) == yb).float().mean())
+        rec: dict[str, Any] = {"epoch": epoch, "lr": lr, **{k: v / max(len(tb), 1) for k, v in sums.items()}}
+        if "arch_loss" in rec:
+            rec["valid_loss"], rec["valid_acc"] = rec.pop("arch_loss"), rec.pop("arch_acc")
+        if strategy.on_epoch_end(epoch, raw):  # structure changed: new parameters, same LR schedule
+            net = ctx.wrap(raw) if ctx else raw
+            opt = _make_optimizer(net, c, lr)
+        arch = strategy.derive(raw) if main else None
+        if ctx:
+            arch = ctx.broadcast(arch)
+        rec["arch"] = raw.space.format(arch)
+        rec["mixing"] = {k: [[round(float(v), 5) for v in row] for row in s] for k, s in strategy.scores().items()}
+        bench = _benchmark(raw.space.name, c.dataset, arch)
+        if bench is not None:
+            rec["benchmark"] = {"dataset": c.dataset, **bench}
+        history.append(rec)
+        if main:
+            msg = {"loss": f"{rec.get('train_loss', 0):.3f}", "arch": rec["arch"]}
+            if bench is not None:
+                msg["test"] = f"{bench['test']:.2f}"
+            bar.set_postfix(msg)
+            if callback is not None:
+                callback(rec)
+        if out is not None and main:
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            _save(ckpt_path, {"epoch": epoch + 1, "supernet": raw.state_dict(), "strategy": strategy.state_dict(),
+                              "weight_optimizer": opt.state_dict(), "data_generator": gen.get_state(),
+                              "history": history, "config": c.model_dump()})
+        if ctx:
+            ctx.barrier()
+    arch = strategy.derive(raw) if main else None
+    if ctx:
+        arch = ctx.broadcast(arch)
+    scores = {k: s.cpu().tolist() for k, s in strategy.scores().items()}
+    return OneShotResult(arch, raw.space.format(arch), history, scores,
+                         _benchmark(raw.space.name, c.dataset, arch), str(out) if out is not None else None)
