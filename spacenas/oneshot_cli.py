@@ -107,7 +107,8 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     loop = build_config(LoopConfig, loop_vals, where="search")
     try:
         net = net_cls(num_classes=ds.num_classes, in_channels=ds.in_channels,
-                      generator=torch.Generator().manual_seed(seed), **routed["supernet"])
+                      generator=torch.Generator().manual_seed(seed), **routed["supernet"],
+                      **getattr(cls, "supernet_options", {}))
     except TypeError as e:
         raise SpacenasError(f"bad supernet option: {e}") from None
     strategy = cls(net.arch_shapes(), strat, torch.Generator().manual_seed(seed + 1), dev)

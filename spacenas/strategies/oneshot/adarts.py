@@ -190,6 +190,10 @@ class ADARTS(DARTS):
         fixed = activation or self.config.fixed_activation
         return fspace.fix_factor(arch, "act", fixed) if fixed is not None else arch
 
+    def describe(self, supernet, arch: Arch) -> str:
+        """The full factorized text form (ops and activations) of the current derivation."""
+        return factorized_space_of(supernet).format(self.derive_factorized(supernet))
+
     def on_epoch_end(self, epoch: int, supernet) -> bool:
         """Record the factorized text form of this epoch's arch (the loop logs the op part)."""
         changed = super().on_epoch_end(epoch, supernet)

@@ -194,6 +194,10 @@ class OneShotStrategy(ABC):
     def derive(self, supernet: Supernet) -> Arch:
         return supernet.derive(self.scores(), self.op_masks)
 
+    def describe(self, supernet: Supernet, arch: Arch) -> str:
+        """Text form of a derived arch for logs and the CLI (A-DARTS adds its activations)."""
+        return supernet.space.format(arch)
+
     def penalty(self) -> torch.Tensor | None:
         terms = [p for k in sorted(self.params) if (p := self.mixer.penalty(self.params[k])) is not None]
         return torch.stack(terms).sum() if terms else None

@@ -192,7 +192,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
         arch = strategy.derive(raw) if main else None
         if ctx:
             arch = ctx.broadcast(arch)
-        rec["arch"] = raw.space.format(arch)
+        rec["arch"] = strategy.describe(raw, arch)
         rec["mixing"] = {k: [[round(float(v), 5) for v in row] for row in s] for k, s in strategy.scores().items()}
         bench = _benchmark(raw.space.name, c.dataset, arch)
         if bench is not None:
@@ -217,5 +217,5 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
     if ctx:
         arch = ctx.broadcast(arch)
     scores = {k: s.cpu().tolist() for k, s in strategy.scores().items()}
-    return OneShotResult(arch, raw.space.format(arch), history, scores,
+    return OneShotResult(arch, strategy.describe(raw, arch), history, scores,
                          _benchmark(raw.space.name, c.dataset, arch), str(out) if out is not None else None)
