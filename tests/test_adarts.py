@@ -163,7 +163,9 @@ def test_search_end_to_end_and_resume_state():
     space = NB201ActSpace()
     assert len(st.derived) == 2
     full = space.parse(st.derived[-1])
-    assert space.base.format(space.base_arch(full)) == r.arch_text
+    assert space.format(full) == r.arch_text  # the result carries the activations
+    assert space.base.format(space.base_arch(full)) == space.base.format(r.arch)
+    assert r.history[-1]["arch"] == r.arch_text
     assert "act_loss" in r.history[0]
     st2, _ = make(seed=3)
     st2.load_state_dict(st.state_dict())
