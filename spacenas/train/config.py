@@ -1,0 +1,90 @@
+"""Typed retraining settings with the papers' defaults per space.
+
+* ``darts`` (DARTS / DrNAS / DDSAS / A-DARTS CIFAR retraining): 600 epochs, batch 96, SGD lr
+  0.025 with cosine annealing to 0, momentum 0.9, weight decay 3e-4, gradient-norm clip 5,
+  auxiliary head weight 0.4, drop-path 0.3 (raised linearly from 0 over the epochs), cutout 16,
+  random crop (pad 4) + flip; network C=36, 20 cells.
+* ``nb201`` (NAS-Bench-201's training recipe): 200 epochs, batch 256, SGD lr 0.1 with cosine
+  annealing to 0, Nesterov momentum 0.9, weight decay 5e-4, no clipping, no cutout, no
+  auxiliary head, no drop-path, random crop (pad 4) + flip; the benchmark network C=16, N=5.
+
+Every value can be overridden (:func:`train_config`); options that the space's network does
+not have (``layers``/``auxiliary_weight``/``drop_path`` for nb201, ``N`` for darts) are errors.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from spacenas.config import StrictModel, build_config
+from spacenas.errors import SpacenasError
+
+TRAIN_SPACES: tuple[str, ...] = ("nb201", "darts")
+
+
+class TrainConfig(StrictModel):
+    """One retraining run (see the module docstring for the defaults of each space)."""
+
+    epochs: int = Field(600, ge=1)
+    batch_size: int = Field(96, ge=1)
+    lr: float = Field(0.025, gt=0)
+    lr_min: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(3e-4, ge=0)
+    grad_clip: float | None = Field(5.0, gt=0)
+    auxiliary_weight: float = Field(0.4, ge=0)
+    drop_path: float = Field(0.3, ge=0, lt=1)
+    cutout: int = Field(16, ge=0)
+    augment_pad: int = Field(4, ge=0)
+    C: int = Field(36, ge=1)
+    layers: int | None = Field(20, ge=3)
+    N: int | None = Field(None, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
+    seed: int = Field(0, ge=0)
+
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "darts": {},
+    "nb201": {"epochs": 200, "batch_size": 256, "lr": 0.1, "nesterov": True, "weight_decay": 5e-4,
+              "grad_clip": None, "auxiliary_weight": 0.0, "drop_path": 0.0, "cutout": 0, "C": 16,
+              "layers": None, "N": 5},
+}
+
+#: options a space's network does not have: overriding them is an error
+_NOT_FOR: dict[str, dict[str, str]] = {
+    "nb201": {"layers": "use N (cells per stage)", "auxiliary_weight": "the NB201 network has no auxiliary head",
+              "drop_path": "drop-path is a DARTS-network option"},
+    "darts": {"N": "use layers (total cells)"},
+}
+
+
+def check_space(space: str) -> None:
+    """Raise a clear error for spaces that cannot be retrained (yet)."""
+    if space not in TRAIN_SPACES:
+        raise SpacenasError(f"cannot train architectures of space {space!r} yet (supported: "
+                            f"{', '.join(TRAIN_SPACES)}; mobilenet and other spaces come later)")
+
+
+def train_config(space: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The papers' defaults for ``space`` with ``overrides`` applied (validated)."""
+    check_space(space)
+    overrides = dict(overrides or {})
+    for key, why in _NOT_FOR[space].items():
+        if key in overrides and overrides[key] not in (None, 0, 0.0):
+            raise SpacenasError(f"option {key!r} does not apply to space {space!r}: {why}")
+    return build_config(TrainConfig, {**DEFAULTS[space], **overrides}, where=f"train config ({space})")
+
+
+def read_arch_text(value: str) -> str:
+    """``value`` itself, or the stripped contents of the file it names (``--arch`` accepts both)."""
+    text = value.strip()
+    if text and "\n" not in text and len(text) < 1024:
+        try:
+            if Path(text).is_file():
+                return Path(text).read_text().strip()
+        except OSError:  # not a usable path (e.g. a long genotype): it is the text
+            pass
+    return text

@@ -1,0 +1,225 @@
+"""Retrain an architecture from scratch: build its network, train, checkpoint, resume, report.
+
+``train(arch, space, data, config, run_dir=None, resume=False, device="cpu", progress=True,
+generator=None)``. One ``torch.Generator`` (CPU; from ``config.seed`` when not given) drives
+everything random: weight init, shuffling, crop/flip, cutout and drop-path. With a ``run_dir``
+a checkpoint (model, optimizer, scheduler, generator state, history) is written atomically
+after every epoch; ``resume=True`` continues from it and gives the same weights as an
+uninterrupted run. The learning rate follows cosine annealing per epoch (stepped after each
+epoch, as DARTS and NB201 do); drop-path probability is ``drop_path * epoch / epochs``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from spacenas.data import ImageData, iterate_batches
+from spacenas.data.splits import ImageTensorDataset
+from spacenas.errors import SpacenasError
+from spacenas.nn.darts_net import DARTSNet, count_params
+from spacenas.spaces.base import Arch, SearchSpace
+from spacenas.train.config import TrainConfig, check_space, read_arch_text
+from spacenas.train.cutout import cutout
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    """What a retraining run produced (accuracies in percent; MAdds per image)."""
+
+    arch: str
+    space: str
+    dataset: str
+    epochs: int
+    test_acc: float
+    test_loss: float
+    train_acc: float
+    train_loss: float
+    params: int
+    madds: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    model: nn.Module | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("model")
+        return d
+
+
+def resolve_arch(arch: str | Arch, space: SearchSpace) -> Arch:
+    """An :class:`Arch`, its text form, or a path to a file holding the text -> checked Arch."""
+    if isinstance(arch, Arch):
+        return space.check(arch)
+    if not isinstance(arch, str):
+        raise SpacenasError(f"--arch must be an architecture string or a file path, got {type(arch).__name__}")
+    return space.parse(read_arch_text(arch))
+
+
+def build_network(space: SearchSpace, arch: Arch, config: TrainConfig, data: ImageData,
+                  generator: torch.Generator | None) -> nn.Module:
+    """The evaluation network of ``arch`` (DARTS: :class:`DARTSNet`; NB201: :class:`NB201Net`)."""
+    check_space(space.name)
+    if space.name == "darts":
+        return DARTSNet(arch, C=config.C, layers=config.layers, num_classes=data.num_classes,
+                        in_channels=data.in_channels, auxiliary=config.auxiliary_weight > 0,
+                        image_size=data.image_size, generator=generator)
+    from spacenas.nn.supernets import NB201Net
+    return NB201Net(arch, C=config.C, N=config.N, num_classes=data.num_classes, in_channels=data.in_channels,
+                    generator=generator)
+
+
+def count_madds(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> int:
+    """Multiply-adds of one forward pass of one image (eval mode, so no auxiliary head), counted by
+    forward hooks: Conv2d ``out_elements * in_channels/groups * kh * kw``, Linear
+    ``out_elements * in_features`` (biases, BN, pooling and additions are not counted)."""
+    total = [0]
+
+    def conv_hook(m: nn.Conv2d, _inp, out):
+        total[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear_hook(m: nn.Linear, _inp, out):
+        total[0] += out.numel() * m.in_features
+
+    hooks = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total[0]
+
+
+def evaluate(model: nn.Module, dataset: ImageTensorDataset, batch_size: int,
+             device: torch.device | str = "cpu") -> tuple[float, float]:
+    """(mean cross-entropy, accuracy in percent) on ``dataset`` in eval mode."""
+    model.eval()
+    loss, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for x, y in iterate_batches(dataset, batch_size, shuffle=False, device=device):
+            logits = model(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+    return loss / max(n, 1), 100.0 * correct / max(n, 1)
+
+
+def _forward_train(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    fwd = getattr(model, "forward_with_aux", None)
+    return fwd(x) if fwd is not None else (model(x), None)
+
+
+def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, gen: torch.Generator,
+                 device) -> tuple[float, float]:
+    model.train()
+    if isinstance(model, DARTSNet):
+        model.set_drop_path(config.drop_path * epoch / config.epochs, gen)
+    loss_sum, correct, n = 0.0, 0, 0
+    for x, y in iterate_batches(data.train, config.batch_size, gen, shuffle=True,
+                                augment_pad=config.augment_pad, device=device):
+        x = cutout(x, config.cutout, gen)
+        logits, aux = _forward_train(model, x)
+        loss = F.cross_entropy(logits, y)
+        total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+        loss_sum += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        n += len(y)
+    return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _meta(space: SearchSpace, arch: Arch, data: ImageData, config: TrainConfig) -> dict[str, Any]:
+    return {"space": space.name, "arch": space.format(arch), "dataset": data.name, "config": config.model_dump()}
+
+
+def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainConfig,
+          run_dir: str | Path | None = None, resume: bool = False, device: torch.device | str = "cpu",
+          progress: bool = True, generator: torch.Generator | None = None,
+          stop_after: int | None = None) -> TrainResult:
+    """Train ``arch``'s evaluation network on ``data.train``; report on ``data.test``.
+
+    ``stop_after`` ends this call after that many epochs in total (the checkpoint stays
+    resumable; used for time-sliced jobs and the resume test); the result then reports the
+    partly trained network.
+    """
+    arch = resolve_arch(arch, space)
+    gen = generator if generator is not None else torch.Generator().manual_seed(config.seed)
+    model = build_network(space, arch, config, data, gen).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                          nesterov=config.nesterov, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs, eta_min=config.lr_min)
+    meta, start, history, seconds = _meta(space, arch, data, config), 0, [], 0.0
+    ckpt = None
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        ckpt = run_dir / CHECKPOINT
+        if ckpt.exists() and not resume:
+            raise SpacenasError(f"{run_dir} already holds a training checkpoint: pass resume (--resume) "
+                                "to continue it, or use a new run directory")
+        if resume and not ckpt.exists():
+            raise SpacenasError(f"nothing to resume: no {CHECKPOINT} in {run_dir}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)  # generator state must stay on the CPU
+            if state["meta"] != meta:
+                diff = sorted(k for k in meta if meta[k] != state["meta"].get(k))
+                raise SpacenasError(f"cannot resume {run_dir}: its {', '.join(diff)} differ from this run's")
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            gen.set_state(state["generator"])
+            start, history, seconds = state["epoch"], state["history"], state["seconds"]
+        else:
+            (run_dir / "train_config.json").write_text(json.dumps(meta, indent=2))
+    end = config.epochs if stop_after is None else min(config.epochs, stop_after)
+    bar = tqdm(range(start, end), total=config.epochs, initial=start, disable=not progress,
+               desc=f"train {space.name}", unit="epoch")
+    for epoch in bar:
+        t0 = time.perf_counter()
+        lr = opt.param_groups[0]["lr"]
+        tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device)
+        sched.step()
+        seconds += time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tr_loss, "train_acc": tr_acc})
+        bar.set_postfix(loss=f"{tr_loss:.3f}", acc=f"{tr_acc:.1f}")
+        if ckpt is not None:
+            _save(ckpt, {"meta": meta, "epoch": epoch + 1, "model": model.state_dict(),
+                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "generator": gen.get_state(), "history": history, "seconds": seconds})
+    bar.close()
+    te_loss, te_acc = evaluate(model, data.test, config.eval_batch_size, device)
+    last = history[-1] if history else {"train_loss": float("nan"), "train_acc": float("nan")}
+    result = TrainResult(
+        arch=meta["arch"], space=space.name, dataset=data.name, epochs=len(history), test_acc=te_acc,
+        test_loss=te_loss, train_acc=last["train_acc"], train_loss=last["train_loss"],
+        params=count_params(model),
+        madds=count_madds(model, (data.in_channels, data.image_size, data.image_size), device),
+        seconds=seconds, history=history, model=model)
+    if run_dir is not None:
+        torch.save(model.state_dict(), run_dir / "weights.pt")
+        (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2))
+    return result
