@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from spacenas.errors import SpacenasError
 
@@ -98,6 +99,7 @@ def exploration_figure(series: dict[str, np.ndarray]) -> Figure:
     ax.set_xlabel("epoch")
     ax.set_ylabel("cosine distance to previous epoch")
     ax.set_title("exploration (DDSAS Fig. 5)", fontsize=10)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -112,8 +114,11 @@ def dirichlet_accuracy_range(concentration: np.ndarray, lookup, rng: np.random.G
     beta = np.asarray(concentration, dtype=float)
     accs = []
     for _ in range(n):
-        theta = np.stack([rng.dirichlet(b) for b in beta])
-        accs.append(float(lookup(space.make(theta.argmax(axis=1)))))
+        ops = []
+        for b in beta:  # entries <= 0: ops pruned by progressive learning, never sampled
+            active = np.flatnonzero(b > 0)
+            ops.append(active[int(np.argmax(rng.dirichlet(b[active])))] if len(active) > 1 else active[0])
+        accs.append(float(lookup(space.make(ops))))
     return min(accs), float(np.mean(accs)), max(accs)
 
 
@@ -136,27 +141,42 @@ def accuracy_range_figure(records: list[dict], rng: np.random.Generator, n: int 
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"NB201 {dataset} test acc (%)")
     ax.set_title("DrNAS: accuracy range of sampled architectures", fontsize=10)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def sample_counts_figure(records: list[dict]) -> Figure | None:
-    """DDSAS ``t_k``: bar chart of the last record's per-op sample counts (summed over edges)."""
+    """DDSAS ``t_k``: per cell type, each op's count (summed over edges) over the epochs, and a
+    bar chart of the last record's counts per op."""
     rows = [r for r in records if isinstance(r.get("sample_counts"), dict)]
     if not rows:
         return None
-    counts = {k: np.asarray(v, dtype=float) for k, v in sorted(rows[-1]["sample_counts"].items())}
-    fig = Figure(figsize=(5.5, 3.2), dpi=110)
-    ax = fig.add_subplot()
-    width = 0.8 / len(counts)
-    for i, (k, c) in enumerate(counts.items()):
-        _, ops = _labels(k, c.shape[0], c.shape[1])
-        ax.bar(np.arange(c.shape[1]) + i * width, c.sum(axis=0), width, label=k)
-        ax.set_xticks(np.arange(c.shape[1]) + width * (len(counts) - 1) / 2, ops, rotation=30, ha="right", fontsize=7)
-    ax.set_ylabel("t_k: times in a sampled subspace")
-    ax.set_title("DDSAS sample counts", fontsize=10)
-    ax.legend(fontsize=8)
+    keys = sorted(rows[-1]["sample_counts"])
+    epochs = np.array([r.get("epoch", i) for i, r in enumerate(rows)]) + 1
+    fig = Figure(figsize=(5.0 * (len(keys) + 1), 3.4), dpi=110)
+    axes = fig.subplots(1, len(keys) + 1, squeeze=False)[0]
+    width = 0.8 / len(keys)
+    for i, k in enumerate(keys):
+        c = np.asarray([r["sample_counts"][k] for r in rows], dtype=float)  # [epochs, edges, ops]
+        _, ops = _labels(k, c.shape[1], c.shape[2])
+        ax = axes[i]
+        for o, name in enumerate(ops):
+            ax.plot(epochs, c[:, :, o].sum(axis=1), marker="o", ms=3, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("t_k summed over edges")
+        ax.set_title(f"{k}: times in a sampled subspace", fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=6)
+        ax.grid(alpha=0.3)
+        bar = axes[-1]
+        bar.bar(np.arange(len(ops)) + i * width, c[-1].sum(axis=0), width, label=k)
+        bar.set_xticks(np.arange(len(ops)) + width * (len(keys) - 1) / 2, ops, rotation=30, ha="right", fontsize=7)
+    it = rows[-1].get("sample_iterations")
+    axes[-1].set_title(f"after epoch {epochs[-1]}" + (f" ({it} sampling iterations)" if it else ""), fontsize=9)
+    axes[-1].legend(fontsize=7)
+    fig.suptitle("DDSAS sample counts t_k", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -131,6 +131,12 @@ class OneShotStrategy(ABC):
         (progressive widening) so that the loop rebuilds the weight optimizer."""
         return False
 
+    def log_extra(self) -> dict[str, Any]:
+        """Extra JSON-serialisable fields merged into each epoch's log record (after
+        ``mixing``), e.g. DrNAS's Dirichlet ``concentration`` or DDSAS's ``sample_counts``,
+        which :mod:`spacenas.plots_search` draws. Default: nothing."""
+        return {}
+
     def replay_structure(self, supernet: Supernet) -> None:
         """Re-apply structural supernet changes (partial channels, widening) recorded in this
         strategy's state to a freshly built supernet, before its checkpointed weights load."""

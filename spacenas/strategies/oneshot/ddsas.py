@@ -254,6 +254,12 @@ class DDSAS(OneShotStrategy):
         stats["subspace_ops"] = float(sum(int(z.sum()) for z in self.sampler.z.values()))
         return stats
 
+    def log_extra(self) -> dict[str, Any]:
+        """``{"sample_counts": {cell: [[t per op] per edge]}}``: how many sampling iterations
+        each op has been in the sampled subspace so far (the UCB counts ``t_k``, Eq. 4)."""
+        return {"sample_counts": {k: [[int(v) for v in row] for row in t] for k, t in sorted(self.sampler.t.items())},
+                "sample_iterations": int(self.sampler.T)}
+
     # ----- mixing (Eq. 7) -------------------------------------------------------------------
     def mixing_weights(self):
         q = super().mixing_weights()

@@ -153,6 +153,16 @@ class DrNAS(OneShotStrategy):
         with torch.no_grad():
             return {k: concentration(p).detach() for k, p in self.params.items()}
 
+    def log_extra(self) -> dict:
+        """``{"concentration": {cell: [[beta per op] per edge]}}`` for the accuracy-range plot
+        (DrNAS Fig. 1); ops pruned by progressive learning are logged as 0 (not sampled)."""
+        out = {}
+        for k, b in sorted(self.concentrations().items()):
+            m = self._mask(k)
+            b = b if m is None else b * m
+            out[k] = [[round(float(v), 5) for v in row] for row in b.cpu()]
+        return {"concentration": out}
+
     def setup(self, supernet, epochs: int) -> None:
         if self.progressive is not None:
             self.progressive.setup(self, supernet, epochs)

@@ -194,6 +194,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             arch = ctx.broadcast(arch)
         rec["arch"] = strategy.describe(raw, arch)
         rec["mixing"] = {k: [[round(float(v), 5) for v in row] for row in s] for k, s in strategy.scores().items()}
+        rec.update(strategy.log_extra())
         bench = _benchmark(raw.space.name, c.dataset, arch)
         if bench is not None:
             rec["benchmark"] = {"dataset": c.dataset, **bench}
