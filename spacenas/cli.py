@@ -13,7 +13,7 @@ from typing import Any
 
 from spacenas.errors import SpacenasError
 
-DATASETS_HELP = "cifar10, cifar100, imagenet16-120"
+DATASETS_HELP = "cifar10, cifar100, imagenet16-120, ninapro, darcy"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +77,18 @@ def parse_options(pairs: list[str] | None, methods: list[str], scoped: bool) -> 
     return out
 
 
+def _hw_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("hardware-aware search (query-based methods on nb201)")
+    g.add_argument("--constraint", dest="constraints", action="append", default=None, metavar="METRIC<=X",
+                   help="hard limit, repeatable: latency:DEVICE<=MS, energy:DEVICE<=MJ, params<=N, flops<=N "
+                        "(suffixes k, M, G)")
+    g.add_argument("--objectives", default=None, metavar="accuracy,latency:DEVICE",
+                   help="multi-objective run: report the Pareto front of what was evaluated and its hypervolume")
+    g.add_argument("--weights", default=None, metavar="W1,W2",
+                   help="weights of the normalized objectives in the scalarized reward of single-objective "
+                        "methods (default: equal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="spacenas", description="Neural architecture search with first-class search spaces.")
     sub = p.add_subparsers(dest="command", metavar="{search,sweep,report}")
@@ -84,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="run one search and print the found architecture")
     s.add_argument("--space", default="nb201", help="search space (default: nb201)")
-    s.add_argument("--dataset", default="cifar10", help=f"data set ({DATASETS_HELP}; default: cifar10)")
+    s.add_argument("--dataset", default=None,
+                   help=f"data set ({DATASETS_HELP}; default: cifar10); for one-shot methods the training data "
+                        "when --data is not given")
     s.add_argument("--method", required=True, help="search method (see registry: random, evolution, reinforce, local, dsm, ...)")
     s.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default: 0)")
     s.add_argument("--budget", type=_positive_int, default=None,
@@ -95,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint-every", type=_nonneg_int, default=None,
                    help="steps between checkpoints (0: never; default: 25)")
     s.add_argument("--set", dest="options", action="append", metavar="KEY=VALUE", help="method option (repeatable)")
+    _hw_args(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     g = s.add_argument_group("one-shot methods")
@@ -116,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--ray", default=None, metavar="ADDRESS", help="run as Ray tasks: 'local' or a cluster address")
     w.add_argument("--checkpoint-every", type=_nonneg_int, default=25, help="steps between checkpoints (0: never)")
     w.add_argument("--set", dest="options", action="append", metavar="METHOD.KEY=VALUE", help="method option")
+    _hw_args(w)
     w.add_argument("--out", required=True, help="sweep directory")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -126,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -135,6 +151,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.method in registry.ONESHOT_STRATEGIES:
         return _oneshot(args)
+    args.dataset = args.dataset or "cifar10"
     registry.get({**registry.QUERY_STRATEGIES, **registry.ONESHOT_STRATEGIES}, args.method, "method")
     oneshot_flags = [f for f, v in (("--data", args.data), ("--data-dir", args.data_dir), ("--device", args.device),
                                     ("--epochs", args.epochs), ("--progressive", args.progressive or None)) if v]
@@ -146,11 +163,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise SpacenasError("--resume needs --run-dir (the dir of the run to continue)")
     from spacenas.sweep import RunSpec, default_budget, make_evaluator, run_search
 
-    make_evaluator(args.space, args.dataset, args.search_metric or "valid")  # names first, then the budget default
+    constraints = tuple(args.constraints or ())
+    # names first (space, dataset, metric, constraints, objectives), then the budget default
+    make_evaluator(args.space, args.dataset, args.search_metric or "valid", constraints, args.objectives)
 
     opts = parse_options(args.options, [args.method], scoped=False).get(args.method, {})
     budget = args.budget if args.budget is not None else default_budget(args.space)
-    spec = RunSpec(args.method, args.dataset, args.seed, budget, args.space, args.search_metric or "valid", opts)
+    spec = RunSpec(args.method, args.dataset, args.seed, budget, args.space, args.search_metric or "valid", opts,
+                   constraints, args.objectives, args.weights)
     ckpt = 25 if args.checkpoint_every is None else args.checkpoint_every
     res = run_search(spec, run_dir=args.run_dir, resume=args.resume, checkpoint_every=ckpt,
                      progress=not args.no_progress)
@@ -159,12 +179,34 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     print(f"{res.method} on {res.space}/{res.dataset}, seed {res.seed}: {res.steps} steps, "
           f"spent {res.spent:g} of {res.budget:g} (search metric: {res.search_metric}; stopped by {res.stopped})")
-    print(f"found    {res.arch}")
-    print(f"         valid {_fmt(res.valid)}  test {_fmt(res.test)}")
+    n = 4 if res.dataset == "darcy" else 2  # darcy: a score in [-1, 1]
+    if res.constraints:
+        print(f"subject to {', '.join(res.constraints)} (the optimum below is the constrained one)")
+    if res.arch is None:
+        print("found    nothing feasible: no evaluated architecture satisfies the constraints")
+    else:
+        print(f"found    {res.arch}")
+        print(f"         valid {_fmt(res.valid, n)}  test {_fmt(res.test, n)}")
     print(f"optimum  {res.optimum_test_arch}")
-    print(f"         test {_fmt(res.optimum_test)} (best valid in the table: {_fmt(res.optimum_valid)})")
-    print(f"gap      {_fmt(res.gap)} (optimum test - found test)")
+    print(f"         test {_fmt(res.optimum_test, n)} (best valid in the table: {_fmt(res.optimum_valid, n)})")
+    print(f"gap      {_fmt(res.gap, n)} (optimum test - found test)")
+    if res.objectives:
+        _print_front(res)
+        if args.run_dir and len(res.objectives) == 2:
+            from spacenas.plots import plot_pareto_run
+
+            print(f"wrote {plot_pareto_run(res, args.run_dir)}", file=sys.stderr)
     return 0
+
+
+def _print_front(res) -> None:
+    names = res.objectives
+    print(f"Pareto front of the {res.steps} evaluated ({len(res.front)} archs; accuracy = {res.search_metric}):")
+    for row in res.front:
+        print("  " + "  ".join(f"{n} {row[n]:.4g}" for n in names) + f"  {row['arch']}")
+    if res.hv_ratio is not None:
+        print(f"hypervolume {res.hypervolume:.4g} of the exact front's {res.exact_hypervolume:.4g}: "
+              f"ratio {res.hv_ratio:.4f}")
 
 
 def _oneshot(args: argparse.Namespace) -> int:
@@ -180,7 +222,16 @@ def _oneshot(args: argparse.Namespace) -> int:
             raise
         raise SpacenasError(f"method {args.method!r} is one-shot, and one-shot methods are not available "
                             "from the command line yet") from None
-    args.data = args.data or "digits"
+    hw = [f for f, v in (("--constraint", args.constraints), ("--objectives", args.objectives),
+                         ("--weights", args.weights)) if v]
+    if hw:
+        raise SpacenasError(f"{', '.join(hw)}: only for query-based methods on the nb201 table, not for the "
+                            f"one-shot method {args.method!r}")
+    # --data: training data; --dataset: the benchmark data set. Either one alone names both.
+    if args.data is None:
+        args.data = args.dataset or "digits"
+    elif args.dataset is not None and args.dataset != args.data:
+        args.options = [*(args.options or []), f"dataset={args.dataset}"]
     args.device = args.device or "cpu"
     return int(mod.run(args) or 0)
 
@@ -191,7 +242,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     opts = parse_options(args.options, args.methods, scoped=True)
     summ = sweep(args.out, args.methods, args.datasets, args.seeds, budget=args.budget, space=args.space,
                  search_metric=args.search_metric, options=opts, workers=args.workers, ray=args.ray,
-                 checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                 checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                 constraints=tuple(args.constraints or ()), objectives=args.objectives, weights=args.weights)
     print(f"{summ.total} runs in {summ.out} ({summ.skipped} already finished, {summ.total - summ.skipped} run now)")
     print(f"next: spacenas report {summ.out}")
     return 0

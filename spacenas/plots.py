@@ -78,3 +78,49 @@ def plot_all(runs: list[RunResult], out: Path) -> list[Path]:
     """One PNG per dataset: ``out/best_so_far_<dataset>.png``."""
     datasets = _ordered({str(r.dataset) for r in runs if r.run_dir}, DATASET_ORDER)
     return [plot_dataset(runs, d, Path(out) / f"best_so_far_{d}.png") for d in datasets]
+
+
+def plot_pareto(table: np.ndarray, exact: np.ndarray, found: np.ndarray, names: tuple[str, str], path: Path,
+                title: str = "", found_label: str = "found front") -> Path:
+    """Pareto plot of two objectives (natural units, not negated): every table point faint, the
+    exact front (black line) and the found front (red markers). ``table``/``exact``/``found``: [n, 2]."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.6), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    t = np.asarray(table, dtype=float).reshape(-1, 2)
+    ax.scatter(t[:, 1], t[:, 0], s=3, c="0.75", alpha=0.35, lw=0, label=f"table ({len(t)} archs)")
+    for pts, style in ((exact, dict(color="k", lw=1.2, marker=".", ms=4, label="exact front")),
+                       (found, dict(color="tab:red", lw=1.0, marker="o", ms=5, mfc="none", label=found_label))):
+        p = np.asarray(pts, dtype=float).reshape(-1, 2)
+        p = p[np.argsort(p[:, 1], kind="stable")]
+        ax.plot(p[:, 1], p[:, 0], drawstyle="steps-post", **style)
+    ax.set_xlabel(names[1])
+    ax.set_ylabel(names[0])
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def plot_pareto_run(res: RunResult, out: str | Path, name: str = "pareto.png") -> Path:
+    """``out/pareto.png`` of a finished two-objective run (accuracy on the y axis when it is the first
+    objective): the run's table (with its constraints) faint, the exact feasible front, the found front."""
+    from spacenas.evaluators.constraints import parse_objectives
+    from spacenas.evaluators.hw_tabular import make_hw_evaluator
+    from spacenas.evaluators.multiobjective import report_objectives
+
+    ev = make_hw_evaluator(str(res.dataset), res.search_metric or "valid", constraints=res.constraints,
+                           objectives=",".join(res.objectives))
+    objs = report_objectives(parse_objectives(",".join(res.objectives)), ev.search_metric)
+    cols = np.stack([ev.metric_values(o.metric) for o in objs], axis=1)
+    exact = cols[ev.exact_front(objs)]
+    found = np.array([[row[n] for n in res.objectives] for row in res.front]).reshape(-1, 2)
+    title = (f"{res.method} on {res.dataset}, seed {res.seed}, {res.steps} steps: "
+             f"HV ratio {res.hv_ratio:.3f}" if res.hv_ratio is not None else f"{res.method} on {res.dataset}")
+    return plot_pareto(cols[ev.feasible_mask], exact, found, (res.objectives[0], res.objectives[1]),
+                       Path(out) / name, title=title)

@@ -23,8 +23,8 @@ from spacenas.errors import SpacenasError
 from spacenas.runner import RESULT, RunResult, read_json
 
 #: preferred row/column order; other names follow alphabetically
-METHOD_ORDER = ("random", "reinforce", "evolution", "local", "dsm")
-DATASET_ORDER = ("cifar10", "cifar100", "imagenet16-120")
+METHOD_ORDER = ("random", "reinforce", "evolution", "local", "dsm", "mo-evolution")
+DATASET_ORDER = ("cifar10", "cifar100", "imagenet16-120", "ninapro", "darcy")
 
 
 @dataclass
@@ -77,7 +77,7 @@ def stats(values) -> Stats:
 
 
 def table(runs: list[RunResult], metric: str = "test") -> dict[tuple[str, str], Stats]:
-    """``{(method, dataset): Stats}`` of ``metric`` (test, valid or gap) over seeds."""
+    """``{(method, dataset): Stats}`` of ``metric`` (test, valid, gap, hv_ratio, ...) over seeds."""
     groups: dict[tuple[str, str], list[float]] = {}
     for r in runs:
         v = getattr(r, metric)
@@ -140,6 +140,15 @@ def markdown(runs: list[RunResult], tests: list[PairedTest] | None = None, image
         for a, b in dict.fromkeys((t.a, t.b) for t in tests):
             cell = {t.dataset: f"{t.mean_diff:+.2f}, p={t.p:.2g} ({t.n})" for t in tests if (t.a, t.b) == (a, b)}
             lines.append(f"| {a} vs {b} | " + " | ".join(cell.get(d, "-") for d in datasets) + " |")
+    hv = table(runs, "hv_ratio")
+    if hv:
+        objs = sorted({", ".join(r.objectives) for r in runs if r.objectives})
+        lines += ["", f"Hypervolume of the found Pareto front / exact front's ({'; '.join(objs)}), "
+                  "mean +- std over seeds (n runs).", "",
+                  "| method | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
+        for m in _ordered({m for m, _ in hv}, METHOD_ORDER):
+            cells = [f"{s.mean:.4f} +- {s.std:.4f} ({s.n})" if (s := hv.get((m, d))) else "-" for d in datasets]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     for img in images:
         lines += ["", f"![best so far]({img})"]
     return "\n".join(lines) + "\n"

@@ -20,6 +20,13 @@ Run directory (all optional; ``run_dir=None`` keeps everything in memory):
   counters and the log length, written atomically (temp file + ``os.replace``);
 * ``result.json`` -- written only when the run has finished.
 
+Hardware-aware runs (:mod:`spacenas.evaluators.hw_tabular`): the answer is ``strategy.best()`` when it
+satisfies the evaluator's hard constraints (``metrics['feasible']``), else the best feasible arch by
+score in ``strategy.history`` (``arch = None`` if nothing feasible was evaluated); the optimum and gap
+are the constrained ones (the evaluator's ``benchmark`` is restricted to feasible archs). With
+``objectives`` the result also carries the Pareto front of ``strategy.history`` and its
+hypervolume ratio (:func:`spacenas.evaluators.multiobjective.front_report`).
+
 ``run(resume=True)`` loads the checkpoint, truncates the log to the checkpointed length and
 continues; because strategies checkpoint their generator states, the final result and the log
 are exactly those of an uninterrupted run with the same seed.
@@ -32,12 +39,14 @@ import os
 import pickle
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.base import Evaluator
+from spacenas.evaluators.constraints import Objective, is_feasible
 from spacenas.strategies.base import QueryStrategy
 
 MAX_STEPS_FACTOR = 50
@@ -54,8 +63,8 @@ class RunResult:
     seed: int
     budget: float
     search_metric: str | None
-    arch: str  # found architecture (strategy.best()), text form
-    score: float  # its search-metric value
+    arch: str | None  # found architecture (strategy.best(), feasible), text form; None: nothing feasible found
+    score: float | None  # its search-metric value
     valid: float | None
     test: float | None
     optimum_valid: float | None  # best valid accuracy in the table
@@ -67,6 +76,14 @@ class RunResult:
     steps: int
     stopped: str  # "budget" or "max_steps"
     run_dir: str | None = None
+    # hardware-aware runs (absent from older result files; None / empty when not used)
+    constraints: list[str] = field(default_factory=list)  # hard constraints, text form
+    feasible: bool | None = None  # does the found arch satisfy them (None: no constraints)
+    objectives: list[str] | None = None  # multi-objective run: objective names
+    front: list[dict[str, Any]] | None = None  # found Pareto front: arch + objective values
+    hypervolume: float | None = None  # of the found front (minimization form, table reference point)
+    exact_hypervolume: float | None = None  # of the table's exact (feasible) front
+    hv_ratio: float | None = None  # hypervolume / exact_hypervolume, in [0, 1]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -76,10 +93,11 @@ class RunResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any], run_dir: str | None = None) -> RunResult:
         names = {f.name for f in fields(cls)} - {"run_dir"}
-        missing = names - set(d)
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        missing = required - set(d)
         if missing:
             raise SpacenasError(f"result file is incomplete: missing {', '.join(sorted(missing))}")
-        return cls(**{k: d[k] for k in names}, run_dir=run_dir)
+        return cls(**{k: d[k] for k in names if k in d}, run_dir=run_dir)
 
 
 class Runner:
@@ -87,13 +105,15 @@ class Runner:
 
     def __init__(self, strategy: QueryStrategy, evaluator: Evaluator, budget: float, seed: int,
                  run_dir: str | Path | None = None, checkpoint_every: int = 25, progress: bool = True,
-                 config: dict[str, Any] | None = None, max_steps: int | None = None) -> None:
+                 config: dict[str, Any] | None = None, max_steps: int | None = None,
+                 objectives: Sequence[Objective] | None = None) -> None:
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0 \
                 or not math.isfinite(budget):
             raise SpacenasError(f"bad budget {budget!r}: must be a positive number")
         if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
             raise SpacenasError(f"bad checkpoint interval {checkpoint_every!r}: must be an integer >= 0 (0: never)")
         self.strategy, self.evaluator = strategy, evaluator
+        self.objectives = tuple(objectives) if objectives else None
         self.budget, self.seed = budget, int(seed)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.checkpoint_every, self.progress = checkpoint_every, progress
@@ -181,24 +201,42 @@ class Runner:
                                 "delete the run dir to start over") from None
         _truncate_log(self.run_dir, n_lines)
 
+    def _answer(self):
+        """``strategy.best()``, unless it violates a hard constraint: then the best feasible arch by
+        score among everything evaluated (``None`` when nothing feasible was evaluated)."""
+        arch, res = self.strategy.best()
+        if is_feasible(res):
+            return arch, res
+        ok = [(a, r) for a, r in self.strategy.history if is_feasible(r)]
+        return max(ok, key=lambda ar: ar[1].score) if ok else (None, None)
+
     def _result(self, stopped: str) -> RunResult:
         space, ev = self.evaluator.space, self.evaluator
-        arch, res = self.strategy.best()
+        arch, res = self._answer()
+        constraints = [str(c) for c in getattr(ev, "constraints", ())]
+        extra: dict[str, Any] = {"constraints": constraints, "feasible": (res is not None) if constraints else None}
+        if self.objectives:
+            from spacenas.evaluators.multiobjective import front_report
+
+            rep = front_report(self.strategy.history, ev, self.objectives)
+            extra.update({k: rep[k] for k in ("objectives", "front", "hypervolume", "exact_hypervolume", "hv_ratio")})
+        metrics = res.metrics if res is not None else {}
         dataset = getattr(ev, "dataset", None)
         bench = getattr(ev, "benchmark", None)
         opt_v = opt_t = (None, None)
         if bench is not None and dataset is not None:
             opt_v, opt_t = bench.optimum(dataset, "valid"), bench.optimum(dataset, "test")
-        test = res.metrics.get("test")
+        test = metrics.get("test")
         return RunResult(
             method=str(self.config["method"]), space=space.name, dataset=dataset, seed=self.seed,
-            budget=self.budget, search_metric=getattr(ev, "search_metric", None), arch=space.format(arch),
-            score=res.score, valid=res.metrics.get("valid"), test=test,
+            budget=self.budget, search_metric=getattr(ev, "search_metric", None),
+            arch=space.format(arch) if arch is not None else None,
+            score=res.score if res is not None else None, valid=metrics.get("valid"), test=test,
             optimum_valid=opt_v[1], optimum_valid_arch=space.format(opt_v[0]) if opt_v[0] else None,
             optimum_test=opt_t[1], optimum_test_arch=space.format(opt_t[0]) if opt_t[0] else None,
             gap=(opt_t[1] - test) if opt_t[1] is not None and test is not None else None,
             spent=ev.spent, steps=self.step, stopped=stopped,
-            run_dir=str(self.run_dir) if self.run_dir is not None else None)
+            run_dir=str(self.run_dir) if self.run_dir is not None else None, **extra)
 
 
 # ----- run-directory files ------------------------------------------------------------------

@@ -38,6 +38,9 @@ class RunSpec:
     space: str = "nb201"
     search_metric: str = "valid"
     options: dict[str, Any] = field(default_factory=dict)
+    constraints: tuple[str, ...] = ()  # hard constraints, e.g. ("latency:pixel3<=5", "params<=1M")
+    objectives: str | None = None  # multi-objective run, e.g. "accuracy,latency:pixel3"
+    weights: str | None = None  # scalarization weights (one per objective; default equal)
 
 
 def default_budget(space: str) -> int:
@@ -47,11 +50,25 @@ def default_budget(space: str) -> int:
     return DEFAULT_BUDGETS[space]
 
 
-def make_evaluator(space: str, dataset: str, search_metric: str = "valid"):
-    """The tabular evaluator of ``space`` (only NB201 has a table)."""
+def make_evaluator(space: str, dataset: str, search_metric: str = "valid",
+                   constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None):
+    """The tabular evaluator of ``space`` (only NB201 has a table).
+
+    Plain :class:`TabularEvaluator` for cifar10 / cifar100 / imagenet16-120 without constraints or
+    objectives; otherwise the hardware evaluator
+    (:func:`~spacenas.evaluators.hw_tabular.make_hw_evaluator`, ``penalize=True``: an arch over a
+    hard limit scores below every feasible arch, so no strategy prefers it).
+    """
     registry.get(registry.SPACES, space, "space")  # unknown space -> SpacenasError
     if space != "nb201":
         raise SpacenasError(f"space {space!r} has no benchmark table for query-based search (allowed: nb201)")
+    from spacenas.benchmarks.hw import TASK_DATASETS
+
+    if dataset in TASK_DATASETS or constraints or objectives:
+        from spacenas.evaluators.hw_tabular import make_hw_evaluator
+
+        return make_hw_evaluator(dataset, search_metric, constraints=list(constraints), objectives=objectives,
+                                 penalize=True)
     from spacenas.evaluators.tabular import TabularEvaluator
 
     return TabularEvaluator(dataset, search_metric)
@@ -64,13 +81,37 @@ def build_runner(spec: RunSpec, run_dir: str | Path | None = None, checkpoint_ev
         raise SpacenasError(f"method {spec.method!r} is one-shot; query-based runs allow: "
                             f"{', '.join(sorted(registry.QUERY_STRATEGIES))}")
     cls = registry.query_strategy(spec.method)
-    evaluator = make_evaluator(spec.space, spec.dataset, spec.search_metric)
+    evaluator = make_evaluator(spec.space, spec.dataset, spec.search_metric, spec.constraints, spec.objectives)
+    options, objectives, extra = dict(spec.options), None, {}
+    if spec.constraints:
+        extra["constraints"] = [str(c) for c in evaluator.constraints]
+    if spec.weights is not None and not spec.objectives:
+        raise SpacenasError("weights are for a multi-objective run: give --objectives too")
+    if spec.objectives:
+        from spacenas.evaluators.constraints import parse_objectives
+
+        objectives = parse_objectives(spec.objectives)
+        extra["objectives"] = [str(o) for o in objectives]
+        if getattr(cls, "multi_objective", False):  # reads the objective vectors itself
+            if spec.weights is not None:
+                raise SpacenasError(f"weights scalarize the reward of single-objective methods; {spec.method!r} "
+                                    "is multi-objective and takes none")
+            if "objectives" in options and options["objectives"] != spec.objectives:
+                raise SpacenasError(f"method option objectives={options['objectives']!r} contradicts "
+                                    f"--objectives {spec.objectives!r}")
+            options["objectives"] = spec.objectives
+        else:  # single-objective methods search the weighted sum of normalized objectives
+            from spacenas.evaluators.multiobjective import ScalarizedEvaluator, parse_weights
+
+            weights = parse_weights(spec.weights, len(objectives))
+            evaluator = ScalarizedEvaluator(evaluator, objectives, weights)
+            extra["weights"] = list(weights)
     if isinstance(spec.budget, (int, float)) and spec.budget > evaluator.space.size:
         raise SpacenasError(f"bad budget {spec.budget:g}: more than the {evaluator.space.size} architectures "
                             f"of {spec.space} (each unique query costs 1)")
-    strategy = cls(evaluator.space, seed=spec.seed, config=dict(spec.options))
-    return Runner(strategy, evaluator, spec.budget, spec.seed, run_dir=run_dir,
-                  checkpoint_every=checkpoint_every, progress=progress, config={"method": spec.method})
+    strategy = cls(evaluator.space, seed=spec.seed, config=options)
+    return Runner(strategy, evaluator, spec.budget, spec.seed, run_dir=run_dir, checkpoint_every=checkpoint_every,
+                  progress=progress, config={"method": spec.method, **extra}, objectives=objectives)
 
 
 def run_search(spec: RunSpec, run_dir: str | Path | None = None, resume: bool = False,
@@ -144,22 +185,30 @@ class SweepSummary:
 def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int | str | list[int],
           budget: float | None = None, space: str = "nb201", search_metric: str = "valid",
           options: dict[str, dict[str, Any]] | None = None, workers: int | None = None,
-          ray: str | None = None, checkpoint_every: int = 25, progress: bool = True) -> SweepSummary:
-    """Run methods x datasets x seeds; see the module docstring. ``options``: per-method options."""
+          ray: str | None = None, checkpoint_every: int = 25, progress: bool = True,
+          constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None,
+          weights: str | None = None) -> SweepSummary:
+    """Run methods x datasets x seeds; see the module docstring. ``options``: per-method options;
+    ``constraints`` / ``objectives`` / ``weights``: the same for every run (see :class:`RunSpec`)."""
+    constraints = tuple(constraints)
     options = options or {}
     budget = default_budget(space) if budget is None else budget
     seeds_l = parse_seeds(seeds)
     for m in options:
         if m not in methods:
             raise SpacenasError(f"options given for method {m!r}, which is not in the sweep ({', '.join(methods)})")
-    specs = [RunSpec(m, ds, s, budget, space, search_metric, dict(options.get(m, {})))
+    hw = {"constraints": constraints, "objectives": objectives, "weights": weights}
+    specs = [RunSpec(m, ds, s, budget, space, search_metric, dict(options.get(m, {})), **hw)
              for ds in datasets for m in methods for s in seeds_l]
     for m in methods:  # validate every name and option before anything runs or is written
         for ds in datasets:
-            build_runner(RunSpec(m, ds, 0, budget, space, search_metric, dict(options.get(m, {}))), progress=False)
+            build_runner(RunSpec(m, ds, 0, budget, space, search_metric, dict(options.get(m, {})), **hw),
+                         progress=False)
     out = Path(out)
-    _write_sweep_file(out, {"space": space, "budget": budget, "search_metric": search_metric, "options": options},
-                      methods, datasets, seeds_l)
+    fixed = {"space": space, "budget": budget, "search_metric": search_metric, "options": options}
+    if constraints or objectives:  # older sweep files (and plain sweeps) keep their keys
+        fixed.update(constraints=list(constraints), objectives=objectives, weights=weights)
+    _write_sweep_file(out, fixed, methods, datasets, seeds_l)
     tasks = [(asdict(sp), str(run_dir_of(out, sp)), checkpoint_every) for sp in specs]
     skipped = sum((Path(t[1]) / RESULT).exists() for t in tasks)
     if ray:
@@ -177,7 +226,8 @@ def _write_sweep_file(out: Path, fixed: dict[str, Any], methods, datasets, seeds
         fixed = json.loads(json.dumps(fixed))
         if path.exists():
             old = read_json(path, "sweep file")
-            diff = [k for k in fixed if old.get(k) != fixed[k]]
+            keys = [*fixed, *(k for k in old if k not in fixed and k not in ("methods", "datasets", "seeds"))]
+            diff = [k for k in keys if old.get(k) != fixed.get(k)]
             if diff:
                 raise SpacenasError(f"{out} holds a sweep with different {', '.join(diff)} "
                                     f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); use them or another --out")
