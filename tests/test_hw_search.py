@@ -75,6 +75,17 @@ def test_constrained_runs_return_feasible_arch_and_constrained_optimum(method, e
     assert json.loads((tmp_path / "r" / "config.json").read_text())["constraints"] == [LIMIT]
 
 
+def test_dsm_centers_are_always_feasible():
+    """Only archs within the constraints may become DSM-NAS subspace centers, initial ones included."""
+    ev = make_hw_evaluator("cifar10", constraints=["latency:fpga<=2.5"], penalize=True)
+    strat = registry.query_strategy("dsm")(ev.space, seed=0)
+    Runner(strat, ev, budget=100, seed=0, progress=False).run()
+    assert strat.n_init_redraws > 0  # the random initial draw did hit infeasible archs
+    lat = ev.hw.latency_values("fpga", "cifar10")
+    assert all(lat[ev.hw.row(c)] <= 2.5 for c in strat.centers)
+    assert all(s is not None for s in strat.center_scores)
+
+
 class AlwaysInfeasible(QueryStrategy):
     def ask(self):
         return self.space.make([3] * 6)  # all nor_conv_3x3: the slowest kind of arch

@@ -34,6 +34,7 @@ from pydantic import Field
 from spacenas.config import StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.base import Result
+from spacenas.evaluators.constraints import is_feasible
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
 from spacenas.strategies.query.dsm_controller import (
@@ -82,15 +83,11 @@ class DSMNAS(QueryStrategy):
         for t, a in zip(cfg.init_archs, centers):
             if subspace is not None and not subspace.contains(a):
                 raise SpacenasError(f"DSMNAS: init arch {t!r} lies outside the subspace being searched")
-        seen = {a.choices for a in centers}
-        while len(centers) < cfg.n_subspaces:
-            a = self.space.sample(self.rng) if subspace is None else subspace.sample(self.rng)
-            if a.choices not in seen or len(seen) >= (self.space.size if subspace is None else subspace.size):
-                seen.add(a.choices)
-                centers.append(a)
-        self.centers: list[Arch] = centers
-        self.center_scores: list[float | None] = [None] * cfg.n_subspaces
         self.scores: dict[tuple[int, ...], float] = {}
+        self.centers: list[Arch] = centers
+        while len(self.centers) < cfg.n_subspaces:
+            self.centers.append(self._draw_center())
+        self.center_scores: list[float | None] = [None] * cfg.n_subspaces
         self.tgen = torch.Generator().manual_seed(self.seed)
         try:
             self.device = torch.device(cfg.device)
@@ -108,6 +105,7 @@ class DSMNAS(QueryStrategy):
         self._terms: tuple[torch.Tensor, torch.Tensor] | None = None
         self.n_updates = 0
         self.n_replacements = 0
+        self.n_init_redraws = 0
 
     # ----- ask / tell ---------------------------------------------------------------------------
     def ask(self) -> Arch:
@@ -144,6 +142,12 @@ class DSMNAS(QueryStrategy):
         self.scores[arch.choices] = score
         for i, s in enumerate(self.center_scores):
             if s is None and self.centers[i] == arch:
+                # Only archs within the constraints may be subspace centers (DSM-NAS Sec. IV-C):
+                # an infeasible initial center (random or DSM-NAS+) is replaced by a fresh draw.
+                if not is_feasible(result) and self.n_init_redraws < 100 * self.config.n_subspaces:
+                    self.n_init_redraws += 1
+                    self.centers[i] = self._draw_center()
+                    return
                 self.center_scores[i] = score
                 self._graph = None
                 return
@@ -165,6 +169,15 @@ class DSMNAS(QueryStrategy):
         raise RuntimeError("best center has no recorded result")  # pragma: no cover
 
     # ----- internals ----------------------------------------------------------------------------
+    def _draw_center(self) -> Arch:
+        """A random initial center, unseen and distinct from the other centers where possible."""
+        taken = set(self.scores) | {c.choices for c in self.centers}
+        for _ in range(100):
+            a = self.space.sample(self.rng) if self.subspace is None else self.subspace.sample(self.rng)
+            if a.choices not in taken:
+                break
+        return a
+
     def _allowed(self, arch: Arch) -> bool:
         return self.space.is_valid(arch) if self.subspace is None else self.subspace.contains(arch)
 
