@@ -91,7 +91,7 @@ def _hw_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="spacenas", description="Neural architecture search with first-class search spaces.")
-    sub = p.add_subparsers(dest="command", metavar="{search,sweep,report}")
+    sub = p.add_subparsers(dest="command", metavar="{search,sweep,report,train,show}")
     sub.required = True
 
     s = sub.add_parser("search", help="run one search and print the found architecture")
@@ -139,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("dir", help="sweep directory (or any dir holding run dirs)")
     r.add_argument("--out", default=None, help="where to write report.md, report.csv and PNGs (default: DIR)")
     r.add_argument("--no-plots", action="store_true", help="tables only")
+    r.add_argument("--html", default=None, metavar="OUT.html",
+                   help="write one self-contained HTML page for a run or sweep dir")
+    r.add_argument("--space", default=None, help="space of a one-shot run's arch (default: guessed)")
+
+    from spacenas.plots_arch import add_show_arguments
+    from spacenas.train.cli_entry import add_train_arguments
+
+    t = sub.add_parser("train", help="retrain an architecture from scratch; report accuracy, params, MAdds; export")
+    add_train_arguments(t)
+    v = sub.add_parser("show", help="draw an architecture as PNG/SVG")
+    add_show_arguments(v)
     return p
 
 
@@ -250,6 +261,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.html:
+        from spacenas.html_report import cli_html
+
+        return cli_html(args)
     from spacenas.report import write_report
 
     rep = write_report(args.dir, out=args.out, plots=not args.no_plots)
@@ -259,10 +274,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from spacenas.train.cli_entry import run_train
+
+    return run_train(args)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from spacenas.plots_arch import run_show
+
+    return run_show(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"search": cmd_search, "sweep": cmd_sweep, "report": cmd_report}[args.command](args)
+        return {"search": cmd_search, "sweep": cmd_sweep, "report": cmd_report,
+                "train": cmd_train, "show": cmd_show}[args.command](args)
     except SpacenasError as e:
         print(f"spacenas: error: {e}", file=sys.stderr)
         return 2

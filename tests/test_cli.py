@@ -142,3 +142,17 @@ def test_oneshot_hook(capsys, monkeypatch):
     assert seen["data"] == "digits" and seen["device"] == "cpu" and seen["epochs"] == 2 and seen["progressive"]
     rc, _, err = run(capsys, "search", "--method", "fakeshot", "--budget", "5")
     assert rc == 2 and "--budget: only for query-based methods" in err
+
+
+def test_show_and_report_html_subcommands(tmp_path, capsys):
+    from spacenas.cli import main as cli_main
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    assert cli_main(["show", arch, "--space", "nb201", "--out", str(tmp_path / "cell")]) == 0
+    assert (tmp_path / "cell.png").stat().st_size > 1000 and "nor_conv_3x3" in (tmp_path / "cell.svg").read_text()
+    run = tmp_path / "run"
+    assert cli_main(["search", "--method", "random", "--budget", "5", "--run-dir", str(run), "--no-progress"]) == 0
+    assert cli_main(["report", str(run), "--html", str(tmp_path / "r.html")]) == 0
+    assert "<table" in (tmp_path / "r.html").read_text()
+    assert cli_main(["train", "--arch", "|bad|", "--space", "nb201", "--data", "digits"]) == 2
+    assert "bad NB201 arch" in capsys.readouterr().err
