@@ -1,0 +1,247 @@
+"""AutoSpace's differentiable evolutionary algorithm (DEA, AutoSpace Sec. 3.2).
+
+One population of open cells per layer of an L-layer supernet. Each round:
+
+1. **select** K distinct cells per layer by tournament selection on the fitness scores;
+2. **build** the supernet: layer ``l`` has the K selected cells as parallel paths mixed by
+   ``p = softmax(alpha)`` (Eq. 3), with ProxylessNAS binary gates (one path per weight step,
+   two per fitness step). Cell modules are cached by ``(layer, cell text)``, so a cell keeps
+   its weights whenever it is selected again (weight inheritance, Sec. 3.3); stem and head
+   persist across rounds;
+3. **train** ``steps_per_round`` iterations (the paper's ``f``): a weight step on a train
+   batch, then a fitness step on a valid batch with the Eq. 4 gradient times the count
+   compensation ``n / n'(d)`` (see :func:`~spacenas.strategies.autospace.math.count_compensation`);
+4. **write back** the learned scores with momentum ``eps`` (Eq. 5);
+5. **mutate** the winners (the K selected cells, best first, round robin) into ``offspring``
+   new cells per layer; an offspring starts with its parent's fitness. During the first half of
+   the rounds (and for the initial population) a mutation is redrawn until the Eq. 2 distance
+   to the reference DAG is below ``tau`` (after ``max_mutation_tries`` the closest draw is
+   kept). The population then drops its least fit old cells back to ``population`` cells.
+
+The output is the top-K cells per layer by fitness (an offspring's inherited score counts;
+ties go to evaluated cells) as a :class:`LayerwiseSpace` (decisions =
+layers, choices = cells), plus its full :class:`Subspace`, fitness scores and the loss curve.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from spacenas.config import StrictModel
+from spacenas.data.splits import ImageTensorDataset, iterate_batches
+from spacenas.errors import SpacenasError
+from spacenas.nn.madds import block_cost
+from spacenas.nn.open_cell_net import LayerwiseNet, NetPlan, make_block
+from spacenas.nn.ops import init_parameters_
+from spacenas.spaces.base import Arch
+from spacenas.spaces.open_cell import IRB_REFERENCE, LayerwiseSpace, OpenCellSpace
+from spacenas.strategies.autospace.math import count_compensation, momentum_update, tournament_select
+from spacenas.strategies.autospace.proxyless import GatedSupernet, alpha_step, gate_grads, weight_step
+from spacenas.subspace import Subspace
+
+
+class AutoSpaceConfig(StrictModel):
+    rounds: int = Field(4, ge=1)
+    #: iterations per round (the paper's f: the supernet is re-generated every f iterations)
+    steps_per_round: int = Field(20, ge=1)
+    population: int = Field(8, ge=1)
+    #: paths per layer (K) and size of the output space per layer
+    k: int = Field(3, ge=1)
+    tournament: int = Field(3, ge=1)
+    offspring: int = Field(2, ge=0)
+    #: momentum of Eq. 5
+    eps: float = Field(0.5, ge=0, le=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(0.05, gt=0)
+    arch_lr: float = Field(0.5, gt=0)
+    #: lambda of Eq. 6 during evolution (per million MAdds); 0 = accuracy only
+    lam: float = Field(0.0, ge=0)
+    #: initial fitness scores ~ N(0, init_scale^2)
+    init_scale: float = Field(1e-3, ge=0)
+    compensation_cap: float | None = Field(10.0, gt=0)
+    #: reference DAG (open-cell text); None disables the regularization
+    reference: str | None = IRB_REFERENCE
+    tau: float = Field(0.25, gt=0)
+    max_mutation_tries: int = Field(100, ge=1)
+    n_inner: int = Field(4, ge=2)
+
+
+@dataclass
+class Member:
+    text: str
+    fitness: float
+    iters: int = 0  # n'(d): iterations spent as a path of the supernet
+
+
+@dataclass
+class AutoSpaceResult:
+    space: LayerwiseSpace
+    subspace: Subspace
+    fitness: list[list[float]]
+    populations: list[list[Member]]
+    losses: list[float] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, path: str | Path) -> None:
+        """JSON file that :func:`~spacenas.spaces.open_cell.load_layerwise` reads back."""
+        self.space.save(path, {"fitness": self.fitness, "losses": self.losses})
+
+
+class AutoSpace:
+    """The DEA on a network of geometry ``plan``; ``run`` returns an :class:`AutoSpaceResult`."""
+
+    def __init__(self, config: AutoSpaceConfig, plan: NetPlan) -> None:
+        self.config, self.plan = config, plan
+        self.space = OpenCellSpace(config.n_inner)
+        self.ref: Arch | None = self.space.parse(config.reference) if config.reference else None
+        if config.k > config.population:
+            raise SpacenasError(f"k={config.k} paths per layer need a population of at least k cells, "
+                                f"got population={config.population}")
+        self.cache: dict[tuple[int, str], nn.Module] = {}
+        self.body: LayerwiseNet | None = None
+
+    # ----- population ------------------------------------------------------------------
+    def _close(self, arch: Arch) -> bool:
+        return self.ref is None or self.space.distance_to(arch, self.ref) < self.config.tau
+
+    def mutate(self, parent: Arch, rng: np.random.Generator, use_ref: bool, taken: set[str]) -> Arch | None:
+        """One offspring of ``parent`` (new to ``taken``); redrawn until close to the reference
+        when ``use_ref``; ``None`` if no new cell was found."""
+        best, best_d = None, float("inf")
+        for _ in range(self.config.max_mutation_tries):
+            child = self.space.mutate(parent, rng)
+            if self.space.format(child) in taken:
+                continue
+            d = self.space.distance_to(child, self.ref) if use_ref and self.ref is not None else 0.0
+            if d < best_d:
+                best, best_d = child, d
+            if not use_ref or self._close(child):
+                return child
+        return best
+
+    def initial_population(self, rng: np.random.Generator) -> list[list[Member]]:
+        """``population`` distinct random cells per layer (uniform among cells closer than ``tau``
+        to the reference, by rejection; mutants of the reference if rejection keeps failing),
+        with fitness ~ N(0, init_scale^2)."""
+        pops = []
+        for _ in range(self.plan.n_layers):
+            members, taken = [], set()
+            tries = 0
+            while len(members) < self.config.population:
+                tries += 1
+                arch = self.space.sample(rng)
+                if not self._close(arch):
+                    if tries < 1000 * self.config.population:
+                        continue
+                    # the ball around the reference is tiny: walk out of the reference instead
+                    arch = self.mutate(self.ref, rng, True, taken) or arch
+                text = self.space.format(arch)
+                if text not in taken:
+                    taken.add(text)
+                    members.append(Member(text, float(rng.normal(0.0, self.config.init_scale))))
+            pops.append(members)
+        return pops
+
+    # ----- supernet ----------------------------------------------------------------------
+    def _module(self, l: int, text: str, generator: torch.Generator, device: str) -> nn.Module:
+        key = (l, text)
+        if key not in self.cache:
+            c_in, c_out, _, s = self.plan.layer_geometry(l)
+            m = make_block(text, c_in, c_out, s)
+            init_parameters_(m, generator)
+            self.cache[key] = m.to(device)
+        return self.cache[key]
+
+    def _madds(self, l: int, text: str) -> float:
+        c_in, c_out, size, s = self.plan.layer_geometry(l)
+        return block_cost(text, c_in, c_out, size, s).madds / 1e6
+
+    # ----- the loop ----------------------------------------------------------------------
+    def run(self, train: ImageTensorDataset, valid: ImageTensorDataset, rng: np.random.Generator,
+            generator: torch.Generator, device: str = "cpu") -> AutoSpaceResult:
+        cfg = self.config
+        pops = self.initial_population(rng)
+        self.cache = {}
+        self.body = LayerwiseNet(self.plan, generator=generator).to(device)
+        n_total = 0
+        losses: list[float] = []
+        log: list[dict[str, Any]] = []
+        tb = endless_batches(train, cfg.batch_size, generator, device)
+        vb = endless_batches(valid, cfg.batch_size, generator, device)
+        for r in range(cfg.rounds):
+            sel = [tournament_select([m.fitness for m in pop], cfg.k, cfg.tournament, rng) for pop in pops]
+            members = [[pops[l][i] for i in idx] for l, idx in enumerate(sel)]
+            net = GatedSupernet(self.body, [[self._module(l, m.text, generator, device) for m in ms]
+                                            for l, ms in enumerate(members)],
+                                [[self._madds(l, m.text) for m in ms] for l, ms in enumerate(members)])
+            alphas = [torch.tensor([m.fitness for m in ms], dtype=torch.float32, device=device) for ms in members]
+            opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=3e-4)
+            for _ in range(cfg.steps_per_round):
+                x, y = next(tb)
+                loss, _ = weight_step(net, alphas, x, y, opt, generator)
+                losses.append(loss)
+                n_total += 1
+                for ms in members:
+                    for m in ms:
+                        m.iters += 1
+                xv, yv = next(vb)
+                if cfg.k < 2:
+                    continue
+                _, ggs = gate_grads(net, alphas, xv, yv, generator, cfg.lam)
+                for l, (a, gg) in enumerate(zip(alphas, ggs)):
+                    comp = torch.tensor([count_compensation(n_total, members[l][k].iters, cfg.compensation_cap)
+                                         for k in gg.paths])
+                    alpha_step(a, gg, cfg.arch_lr, comp)
+            # Eq. 5: write back
+            for ms, a in zip(members, alphas):
+                for m, s in zip(ms, a.tolist()):
+                    m.fitness = float(momentum_update(s, m.fitness, cfg.eps))
+            use_ref = r < cfg.rounds / 2
+            for l, ms in enumerate(members):
+                self._offspring(l, pops, ms, rng, use_ref)
+            log.append({"round": r, "loss": float(np.mean(losses[-cfg.steps_per_round:])),
+                        "selected": [[m.text for m in ms] for ms in members]})
+        return self._result(pops, losses, log)
+
+    def _offspring(self, l: int, pops: list[list[Member]], winners: list[Member], rng: np.random.Generator,
+                   use_ref: bool) -> None:
+        pop = pops[l]
+        winners = sorted(winners, key=lambda m: -m.fitness)
+        taken = {m.text for m in pop}
+        children = []
+        for o in range(self.config.offspring):
+            parent = winners[o % len(winners)]
+            child = self.mutate(self.space.parse(parent.text), rng, use_ref, taken)
+            if child is None:
+                continue
+            text = self.space.format(child)
+            taken.add(text)
+            children.append(Member(text, parent.fitness))
+        old = sorted(pop, key=lambda m: -m.fitness)
+        keep = old[:max(0, self.config.population - len(children))]
+        for m in old[len(keep):]:
+            self.cache.pop((l, m.text), None)
+        pops[l] = keep + children
+
+    def _result(self, pops: list[list[Member]], losses: list[float], log: list[dict[str, Any]]) -> AutoSpaceResult:
+        layers, fit = [], []
+        for pop in pops:
+            ranked = sorted(pop, key=lambda m: (-m.fitness, m.iters == 0))[:self.config.k]
+            layers.append([m.text for m in ranked])
+            fit.append([m.fitness for m in ranked])
+        space = LayerwiseSpace(layers, name="autospace", meta={"plan": self.plan.model_dump()})
+        return AutoSpaceResult(space, Subspace.full(space), fit, pops, losses, log)
+
+
+def endless_batches(data: ImageTensorDataset, batch_size: int, generator: torch.Generator,
+                    device: str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled batches, epoch after epoch, without end."""
+    while True:
+        yield from iterate_batches(data, batch_size, generator, device=device)
