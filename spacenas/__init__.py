@@ -35,6 +35,9 @@ _EXPORTS: dict[str, str] = {
     "run_search": "spacenas.sweep:run_search",
     "run_sweep": "spacenas.sweep:sweep",
     "load_runs": "spacenas.report:load_runs",
+    "load_dataset": "spacenas.data:load_dataset",
+    "build_search": "spacenas.oneshot_cli:build_search",
+    "search_oneshot": "spacenas.strategies.oneshot.loop:search",
     "write_report": "spacenas.report:write_report",
 }
 
