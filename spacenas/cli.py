@@ -1,4 +1,5 @@
-"""Command line: ``spacenas search | sweep | report`` (also ``python -m spacenas``).
+"""Command line: ``spacenas search | sweep | report | train | show | autospace | autospace-search``
+(also ``python -m spacenas``).
 
 Bad input never gives a traceback: a :class:`SpacenasError` (or an argparse error) becomes one
 line on stderr, ``spacenas: error: ...``, and exit code 2. Only this top level catches them.
@@ -91,7 +92,7 @@ def _hw_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="spacenas", description="Neural architecture search with first-class search spaces.")
-    sub = p.add_subparsers(dest="command", metavar="{search,sweep,report,train,show}")
+    sub = p.add_subparsers(dest="command", metavar="{search,sweep,report,train,show,autospace,autospace-search}")
     sub.required = True
 
     s = sub.add_parser("search", help="run one search and print the found architecture")
@@ -118,11 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default=None, help="torch device for one-shot methods (default: cpu)")
     g.add_argument("--epochs", type=_positive_int, default=None, help="search epochs for one-shot methods")
     g.add_argument("--progressive", action="store_true", help="progressive variant (DrNAS)")
+    from spacenas.supernet_cli import add_supernet_arguments
+
+    add_supernet_arguments(s, data_flags=False)  # --space mobilenet also takes --data/--data-dir/--epochs/--device
 
     w = sub.add_parser("sweep", help="run methods x datasets x seeds")
     w.add_argument("--space", default="nb201", help="search space (default: nb201)")
-    w.add_argument("--datasets", type=_csv, default=["cifar10", "cifar100", "imagenet16-120"],
-                   help=f"comma list (default: {DATASETS_HELP})")
+    w.add_argument("--datasets", type=_csv, default=None,
+                   help=f"comma list (default: cifar10, cifar100, imagenet16-120; mobilenet: digits; "
+                        f"allowed: {DATASETS_HELP})")
     w.add_argument("--methods", type=_csv, required=True, help="comma list of query-based methods")
     w.add_argument("--seeds", default="100", help="N (seeds 0..N-1), A:B, or a comma list (default: 100)")
     w.add_argument("--budget", type=_positive_int, default=None, help="budget per run (nb201 default: 100 queries)")
@@ -132,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--checkpoint-every", type=_nonneg_int, default=25, help="steps between checkpoints (0: never)")
     w.add_argument("--set", dest="options", action="append", metavar="METHOD.KEY=VALUE", help="method option")
     _hw_args(w)
+    add_supernet_arguments(w, data_flags=True)
     w.add_argument("--out", required=True, help="sweep directory")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -150,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(t)
     v = sub.add_parser("show", help="draw an architecture as PNG/SVG")
     add_show_arguments(v)
+
+    from spacenas.autospace_cli import add_autospace_arguments, add_search_arguments
+
+    a = sub.add_parser("autospace", help="learn a layer-wise space of open cells (AutoSpace DEA); save it")
+    add_autospace_arguments(a)
+    b = sub.add_parser("autospace-search", help="search a learned (or the manual IRB) layer-wise space; "
+                       "train and report the network found")
+    add_search_arguments(b)
     return p
 
 
@@ -162,8 +176,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.method in registry.ONESHOT_STRATEGIES:
         return _oneshot(args)
-    args.dataset = args.dataset or "cifar10"
     registry.get({**registry.QUERY_STRATEGIES, **registry.ONESHOT_STRATEGIES}, args.method, "method")
+    from spacenas import supernet_cli
+    from spacenas.sweep import SUPERNET_SPACES
+
+    if args.space in SUPERNET_SPACES:  # query-based search on a supernet trained on --data
+        return supernet_cli.run_supernet_search(args, parse_options)
+    supernet_cli.reject_supernet_flags(args, args.space)
+    args.dataset = args.dataset or "cifar10"
     oneshot_flags = [f for f, v in (("--data", args.data), ("--data-dir", args.data_dir), ("--device", args.device),
                                     ("--epochs", args.epochs), ("--progressive", args.progressive or None)) if v]
     if oneshot_flags:
@@ -250,8 +270,13 @@ def _oneshot(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from spacenas.sweep import sweep
 
+    from spacenas.supernet_cli import sweep_supernet_kwargs
+
     opts = parse_options(args.options, args.methods, scoped=True)
-    summ = sweep(args.out, args.methods, args.datasets, args.seeds, budget=args.budget, space=args.space,
+    sn = sweep_supernet_kwargs(args)  # mobilenet: supernet options, data dir, device (else {} or an error)
+    if args.datasets is None:
+        args.datasets = ["digits"] if sn else ["cifar10", "cifar100", "imagenet16-120"]
+    summ = sweep(args.out, args.methods, args.datasets, args.seeds, budget=args.budget, space=args.space, **sn,
                  search_metric=args.search_metric, options=opts, workers=args.workers, ray=args.ray,
                  checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
                  constraints=tuple(args.constraints or ()), objectives=args.objectives, weights=args.weights)
@@ -286,11 +311,24 @@ def cmd_show(args: argparse.Namespace) -> int:
     return run_show(args)
 
 
+def cmd_autospace(args: argparse.Namespace) -> int:
+    from spacenas.autospace_cli import run_autospace
+
+    return run_autospace(args)
+
+
+def cmd_autospace_search(args: argparse.Namespace) -> int:
+    from spacenas.autospace_cli import run_search
+
+    return run_search(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"search": cmd_search, "sweep": cmd_sweep, "report": cmd_report,
-                "train": cmd_train, "show": cmd_show}[args.command](args)
+                "train": cmd_train, "show": cmd_show, "autospace": cmd_autospace,
+                "autospace-search": cmd_autospace_search}[args.command](args)
     except SpacenasError as e:
         print(f"spacenas: error: {e}", file=sys.stderr)
         return 2

@@ -18,13 +18,16 @@ One population of open cells per layer of an L-layer supernet. Each round:
    to the reference DAG is below ``tau`` (after ``max_mutation_tries`` the closest draw is
    kept). The population then drops its least fit old cells back to ``population`` cells.
 
+``run(..., checkpoint=PATH)`` saves the state after every round and ``resume=True`` continues
+from it with an identical result (:mod:`~spacenas.strategies.autospace.checkpoint`).
+
 The output is the top-K cells per layer by fitness (an offspring's inherited score counts;
 ties go to evaluated cells) as a :class:`LayerwiseSpace` (decisions =
 layers, choices = cells), plus its full :class:`Subspace`, fitness scores and the loss curve.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,15 +36,17 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
+from tqdm.auto import tqdm
 
 from spacenas.config import StrictModel
-from spacenas.data.splits import ImageTensorDataset, iterate_batches
+from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
 from spacenas.nn.madds import block_cost
 from spacenas.nn.open_cell_net import LayerwiseNet, NetPlan, make_block
 from spacenas.nn.ops import init_parameters_
 from spacenas.spaces.base import Arch
 from spacenas.spaces.open_cell import IRB_REFERENCE, LayerwiseSpace, OpenCellSpace
+from spacenas.strategies.autospace.checkpoint import BatchStream, restore_run, save_run
 from spacenas.strategies.autospace.math import count_compensation, momentum_update, tournament_select
 from spacenas.strategies.autospace.proxyless import GatedSupernet, alpha_step, gate_grads, weight_step
 from spacenas.subspace import Subspace
@@ -78,6 +83,18 @@ class Member:
     text: str
     fitness: float
     iters: int = 0  # n'(d): iterations spent as a path of the supernet
+
+
+@dataclass
+class RunState:
+    """What a DEA run carries from round to round (besides the module weights)."""
+    pops: list[list[Member]]
+    tb: BatchStream
+    vb: BatchStream
+    n_total: int = 0
+    losses: list[float] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    next_round: int = 0
 
 
 @dataclass
@@ -165,50 +182,74 @@ class AutoSpace:
 
     # ----- the loop ----------------------------------------------------------------------
     def run(self, train: ImageTensorDataset, valid: ImageTensorDataset, rng: np.random.Generator,
-            generator: torch.Generator, device: str = "cpu") -> AutoSpaceResult:
+            generator: torch.Generator, device: str = "cpu", *, checkpoint: str | Path | None = None,
+            resume: bool = False, on_round: Callable[[dict[str, Any]], None] | None = None,
+            progress: bool = False) -> AutoSpaceResult:
+        """Run the DEA. With ``checkpoint`` (a file path) the state is saved there after every
+        round; ``resume=True`` first restores it (into this object, ``rng`` and ``generator``)
+        and runs the remaining rounds: the result equals that of an uninterrupted run.
+        ``on_round(record)`` is called after every round (and its checkpoint)."""
         cfg = self.config
-        pops = self.initial_population(rng)
-        self.cache = {}
-        self.body = LayerwiseNet(self.plan, generator=generator).to(device)
-        n_total = 0
-        losses: list[float] = []
-        log: list[dict[str, Any]] = []
-        tb = endless_batches(train, cfg.batch_size, generator, device)
-        vb = endless_batches(valid, cfg.batch_size, generator, device)
-        for r in range(cfg.rounds):
-            sel = [tournament_select([m.fitness for m in pop], cfg.k, cfg.tournament, rng) for pop in pops]
-            members = [[pops[l][i] for i in idx] for l, idx in enumerate(sel)]
-            net = GatedSupernet(self.body, [[self._module(l, m.text, generator, device) for m in ms]
-                                            for l, ms in enumerate(members)],
-                                [[self._madds(l, m.text) for m in ms] for l, ms in enumerate(members)])
-            alphas = [torch.tensor([m.fitness for m in ms], dtype=torch.float32, device=device) for ms in members]
-            opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=3e-4)
-            for _ in range(cfg.steps_per_round):
-                x, y = next(tb)
-                loss, _ = weight_step(net, alphas, x, y, opt, generator)
-                losses.append(loss)
-                n_total += 1
-                for ms in members:
-                    for m in ms:
-                        m.iters += 1
-                xv, yv = next(vb)
-                if cfg.k < 2:
-                    continue
-                _, ggs = gate_grads(net, alphas, xv, yv, generator, cfg.lam)
-                for l, (a, gg) in enumerate(zip(alphas, ggs)):
-                    comp = torch.tensor([count_compensation(n_total, members[l][k].iters, cfg.compensation_cap)
-                                         for k in gg.paths])
-                    alpha_step(a, gg, cfg.arch_lr, comp)
-            # Eq. 5: write back
-            for ms, a in zip(members, alphas):
-                for m, s in zip(ms, a.tolist()):
-                    m.fitness = float(momentum_update(s, m.fitness, cfg.eps))
-            use_ref = r < cfg.rounds / 2
-            for l, ms in enumerate(members):
-                self._offspring(l, pops, ms, rng, use_ref)
-            log.append({"round": r, "loss": float(np.mean(losses[-cfg.steps_per_round:])),
-                        "selected": [[m.text for m in ms] for ms in members]})
-        return self._result(pops, losses, log)
+        if resume:
+            if checkpoint is None:
+                raise SpacenasError("resuming the DEA needs the checkpoint path")
+            st = restore_run(self, checkpoint, train, valid, rng, generator, device)
+        else:
+            st = RunState(self.initial_population(rng), BatchStream(train, cfg.batch_size, generator, device),
+                           BatchStream(valid, cfg.batch_size, generator, device))
+            self.cache = {}
+            self.body = LayerwiseNet(self.plan, generator=generator).to(device)
+        bar = tqdm(total=cfg.rounds, initial=st.next_round, desc="autospace rounds", unit="round",
+                   disable=not progress, leave=False)
+        try:
+            for r in range(st.next_round, cfg.rounds):
+                self._round(r, st, rng, generator, device)
+                st.next_round = r + 1
+                if checkpoint is not None:
+                    save_run(self, checkpoint, st, rng, generator)
+                if on_round is not None:
+                    on_round(st.log[-1])
+                bar.set_postfix(loss=f"{st.log[-1]['loss']:.3f}", refresh=False)
+                bar.update(1)
+        finally:
+            bar.close()
+        return self._result(st.pops, st.losses, st.log)
+
+    def _round(self, r: int, st: RunState, rng: np.random.Generator, generator: torch.Generator,
+               device: str) -> None:
+        cfg, pops = self.config, st.pops
+        sel = [tournament_select([m.fitness for m in pop], cfg.k, cfg.tournament, rng) for pop in pops]
+        members = [[pops[l][i] for i in idx] for l, idx in enumerate(sel)]
+        net = GatedSupernet(self.body, [[self._module(l, m.text, generator, device) for m in ms]
+                                        for l, ms in enumerate(members)],
+                            [[self._madds(l, m.text) for m in ms] for l, ms in enumerate(members)])
+        alphas = [torch.tensor([m.fitness for m in ms], dtype=torch.float32, device=device) for ms in members]
+        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=3e-4)
+        for _ in range(cfg.steps_per_round):
+            x, y = next(st.tb)
+            loss, _ = weight_step(net, alphas, x, y, opt, generator)
+            st.losses.append(loss)
+            st.n_total += 1
+            for ms in members:
+                for m in ms:
+                    m.iters += 1
+            xv, yv = next(st.vb)
+            if cfg.k < 2:
+                continue
+            _, ggs = gate_grads(net, alphas, xv, yv, generator, cfg.lam)
+            for l, (a, gg) in enumerate(zip(alphas, ggs)):
+                comp = torch.tensor([count_compensation(st.n_total, members[l][k].iters, cfg.compensation_cap)
+                                     for k in gg.paths])
+                alpha_step(a, gg, cfg.arch_lr, comp)
+        # Eq. 5: write back
+        for ms, a in zip(members, alphas):
+            for m, s in zip(ms, a.tolist()):
+                m.fitness = float(momentum_update(s, m.fitness, cfg.eps))
+        use_ref = r < cfg.rounds / 2
+        for l, ms in enumerate(members):
+            self._offspring(l, pops, ms, rng, use_ref)
+        st.log.append({"round": r, "loss": float(np.mean(st.losses[-cfg.steps_per_round:])),
+                       "selected": [[m.text for m in ms] for ms in members]})
 
     def _offspring(self, l: int, pops: list[list[Member]], winners: list[Member], rng: np.random.Generator,
                    use_ref: bool) -> None:
@@ -241,7 +282,6 @@ class AutoSpace:
 
 
 def endless_batches(data: ImageTensorDataset, batch_size: int, generator: torch.Generator,
-                    device: str = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled batches, epoch after epoch, without end."""
-    while True:
-        yield from iterate_batches(data, batch_size, generator, device=device)
+                    device: str = "cpu") -> BatchStream:
+    """Shuffled batches, epoch after epoch, without end (a resumable :class:`BatchStream`)."""
+    return BatchStream(data, batch_size, generator, device)
