@@ -12,15 +12,31 @@ from spacenas.errors import unknown
 
 SPACES: dict[str, str] = {
     "nb201": "spacenas.spaces.nb201:NB201Space",
+    "darts": "spacenas.spaces.darts:DARTSSpace",
+    "nb201-act": "spacenas.spaces.factorized:NB201ActSpace",
+    "darts-act": "spacenas.spaces.factorized:DARTSActSpace",
+    "open-cell": "spacenas.spaces.open_cell:OpenCellSpace",
+    "mobilenet": "spacenas.spaces.mobilenet:MobileNetSpace",
 }
 
 #: ask/tell strategies (query-based search)
 QUERY_STRATEGIES: dict[str, str] = {
     "random": "spacenas.strategies.query.random:RandomSearch",
+    "evolution": "spacenas.strategies.query.evolution:RegularizedEvolution",
+    "reinforce": "spacenas.strategies.query.reinforce:Reinforce",
+    "local": "spacenas.strategies.query.local:LocalSearch",
+    "dsm": "spacenas.strategies.query.dsm:DSMNAS",
+    "mo-evolution": "spacenas.strategies.query.mo_evolution:MOEvolution",
 }
 
 #: one-shot (gradient) strategies
-ONESHOT_STRATEGIES: dict[str, str] = {}
+ONESHOT_STRATEGIES: dict[str, str] = {
+    "darts": "spacenas.strategies.oneshot.darts:DARTS",
+    "gdas": "spacenas.strategies.oneshot.gdas:GDAS",
+    "drnas": "spacenas.strategies.oneshot.drnas:DrNAS",
+    "ddsas": "spacenas.strategies.oneshot.ddsas:DDSAS",
+    "adarts": "spacenas.strategies.oneshot.adarts:ADARTS",
+}
 
 
 def _load(target: str) -> Any:
