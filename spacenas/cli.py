@@ -263,6 +263,10 @@ def _oneshot(args: argparse.Namespace) -> int:
         args.data = args.dataset or "digits"
     elif args.dataset is not None and args.dataset != args.data:
         args.options = [*(args.options or []), f"dataset={args.dataset}"]
+    sn = [f for f, v in (("--madds-limit", args.madds_limit), ("--supernet", args.supernet_options)) if v]
+    if sn:
+        raise SpacenasError(f"{', '.join(sn)}: only for query-based methods on --space mobilenet, not for the "
+                            f"one-shot method {args.method!r}")
     args.device = args.device or "cpu"
     return int(mod.run(args) or 0)
 

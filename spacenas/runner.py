@@ -23,7 +23,12 @@ Run directory (all optional; ``run_dir=None`` keeps everything in memory):
 Hardware-aware runs (:mod:`spacenas.evaluators.hw_tabular`): the answer is ``strategy.best()`` when it
 satisfies the evaluator's hard constraints (``metrics['feasible']``), else the best feasible arch by
 score in ``strategy.history`` (``arch = None`` if nothing feasible was evaluated); the optimum and gap
-are the constrained ones (the evaluator's ``benchmark`` is restricted to feasible archs). With
+are the constrained ones (the evaluator's ``benchmark`` is restricted to feasible archs).
+
+Evaluators without a table (:class:`~spacenas.evaluators.supernet_run.SupernetRunEvaluator`, the
+MobileNet-like space): the optimum and gap fields are ``None``; when the evaluator has
+``answer_metrics(arch, result)``, its output (e.g. the answer's test accuracy, measured once) fills
+``valid`` / ``test`` and ``RunResult.metrics``. With
 ``objectives`` the result also carries the Pareto front of ``strategy.history`` and its
 hypervolume ratio (:func:`spacenas.evaluators.multiobjective.front_report`).
 
@@ -84,6 +89,8 @@ class RunResult:
     hypervolume: float | None = None  # of the found front (minimization form, table reference point)
     exact_hypervolume: float | None = None  # of the table's exact (feasible) front
     hv_ratio: float | None = None  # hypervolume / exact_hypervolume, in [0, 1]
+    # evaluators without a table (supernet runs): the found arch's metrics (accuracy, madds, params, ...)
+    metrics: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -221,6 +228,10 @@ class Runner:
             rep = front_report(self.strategy.history, ev, self.objectives)
             extra.update({k: rep[k] for k in ("objectives", "front", "hypervolume", "exact_hypervolume", "hv_ratio")})
         metrics = res.metrics if res is not None else {}
+        answer_metrics = getattr(ev, "answer_metrics", None)  # e.g. test accuracy of the answer only
+        if answer_metrics is not None and arch is not None:
+            metrics = answer_metrics(arch, res)
+            extra["metrics"] = metrics
         dataset = getattr(ev, "dataset", None)
         bench = getattr(ev, "benchmark", None)
         opt_v = opt_t = (None, None)

@@ -23,7 +23,10 @@ from spacenas.errors import SpacenasError
 from spacenas.runner import CHECKPOINT, CONFIG, LOG, RESULT, Runner, RunResult, read_json, write_json
 
 #: default budget per space, in the evaluator's unit (NB201: unique queries); see docs/protocol.md
-DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100}
+DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100, "mobilenet": 100}
+#: spaces searched through a supernet trained on image data (RunSpec.dataset names the data set)
+SUPERNET_SPACES: tuple[str, ...] = ("mobilenet",)
+SUPERNET_DIR = "supernets"
 SWEEP_FILE = "sweep.json"
 
 
@@ -41,6 +44,10 @@ class RunSpec:
     constraints: tuple[str, ...] = ()  # hard constraints, e.g. ("latency:pixel3<=5", "params<=1M")
     objectives: str | None = None  # multi-objective run, e.g. "accuracy,latency:pixel3"
     weights: str | None = None  # scalarization weights (one per objective; default equal)
+    # supernet spaces (mobilenet): SupernetRunConfig options, data directory, torch device
+    supernet: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    device: str = "cpu"
 
 
 def default_budget(space: str) -> int:
@@ -60,8 +67,12 @@ def make_evaluator(space: str, dataset: str, search_metric: str = "valid",
     hard limit scores below every feasible arch, so no strategy prefers it).
     """
     registry.get(registry.SPACES, space, "space")  # unknown space -> SpacenasError
+    if space in SUPERNET_SPACES:
+        raise SpacenasError(f"space {space!r} is searched through a trained supernet, not a table: "
+                            "use build_runner / run_search with a RunSpec")
     if space != "nb201":
-        raise SpacenasError(f"space {space!r} has no benchmark table for query-based search (allowed: nb201)")
+        raise SpacenasError(f"space {space!r} cannot be searched by query-based methods (allowed: nb201, "
+                            f"{', '.join(SUPERNET_SPACES)})")
     from spacenas.benchmarks.hw import TASK_DATASETS
 
     if dataset in TASK_DATASETS or constraints or objectives:
@@ -74,13 +85,52 @@ def make_evaluator(space: str, dataset: str, search_metric: str = "valid",
     return TabularEvaluator(dataset, search_metric)
 
 
+def make_supernet_run_evaluator(spec: RunSpec, cache: str | Path | None = None, progress: bool = False):
+    """The :class:`~spacenas.evaluators.supernet_run.SupernetRunEvaluator` of a supernet-space spec
+    (checks the data set, options and MAdds limit; the supernet is trained on first use, or loaded
+    from ``cache`` when that file exists)."""
+    hw = [f for f, v in (("--constraint", spec.constraints), ("--objectives", spec.objectives),
+                         ("--weights", spec.weights)) if v]
+    if hw:
+        raise SpacenasError(f"{', '.join(hw)}: only for the nb201 table; space {spec.space!r} takes an MAdds "
+                            "limit (--madds-limit, supernet option madds_limit)")
+    if spec.search_metric != "valid":
+        raise SpacenasError(f"bad search metric {spec.search_metric!r} for space {spec.space!r}: archs are scored "
+                            "by supernet accuracy on held-out training images (allowed: valid)")
+    from spacenas.evaluators.supernet_run import SupernetRunEvaluator
+
+    return SupernetRunEvaluator(spec.dataset, spec.seed, spec.supernet, data_dir=spec.data_dir, cache=cache,
+                                device=spec.device, progress=progress)
+
+
+def supernet_cache_of(out: str | Path, dataset: str, seed: int) -> Path:
+    """Where a sweep keeps the supernet of ``(dataset, seed)``, shared by its methods."""
+    return Path(out) / dataset / SUPERNET_DIR / f"seed-{seed}.pt"
+
+
 def build_runner(spec: RunSpec, run_dir: str | Path | None = None, checkpoint_every: int = 25,
-                 progress: bool = True) -> Runner:
-    """Validate ``spec`` (names, options, budget) and build its runner; nothing is written yet."""
+                 progress: bool = True, supernet_cache: str | Path | None = None) -> Runner:
+    """Validate ``spec`` (names, options, budget) and build its runner; nothing is written yet.
+
+    Supernet spaces: the supernet is cached in ``supernet_cache`` (default: ``run_dir/supernet.pt``;
+    none without a run dir), so a resumed run loads it instead of retraining."""
     if spec.method in registry.ONESHOT_STRATEGIES:
         raise SpacenasError(f"method {spec.method!r} is one-shot; query-based runs allow: "
                             f"{', '.join(sorted(registry.QUERY_STRATEGIES))}")
     cls = registry.query_strategy(spec.method)
+    if spec.space in SUPERNET_SPACES:
+        from spacenas.evaluators.supernet_run import CACHE_FILE
+
+        if supernet_cache is None and run_dir is not None:
+            supernet_cache = Path(run_dir) / CACHE_FILE
+        evaluator = make_supernet_run_evaluator(spec, supernet_cache, progress)
+        if isinstance(spec.budget, (int, float)) and spec.budget > evaluator.space.size:
+            raise SpacenasError(f"bad budget {spec.budget:g}: more than the {evaluator.space.size} architectures "
+                                f"of {spec.space}")
+        strategy = cls(evaluator.space, seed=spec.seed, config=dict(spec.options))
+        extra = {"supernet": evaluator.config.model_dump(mode="json"), "madds_limit": evaluator.madds_limit}
+        return Runner(strategy, evaluator, spec.budget, spec.seed, run_dir=run_dir,
+                      checkpoint_every=checkpoint_every, progress=progress, config={"method": spec.method, **extra})
     evaluator = make_evaluator(spec.space, spec.dataset, spec.search_metric, spec.constraints, spec.objectives)
     options, objectives, extra = dict(spec.options), None, {}
     if spec.constraints:
@@ -115,9 +165,10 @@ def build_runner(spec: RunSpec, run_dir: str | Path | None = None, checkpoint_ev
 
 
 def run_search(spec: RunSpec, run_dir: str | Path | None = None, resume: bool = False,
-               checkpoint_every: int = 25, progress: bool = True) -> RunResult:
-    """Build and run one search; see :class:`~spacenas.runner.Runner`."""
-    return build_runner(spec, run_dir, checkpoint_every, progress).run(resume=resume)
+               checkpoint_every: int = 25, progress: bool = True,
+               supernet_cache: str | Path | None = None) -> RunResult:
+    """Build and run one search; see :class:`~spacenas.runner.Runner` and :func:`build_runner`."""
+    return build_runner(spec, run_dir, checkpoint_every, progress, supernet_cache).run(resume=resume)
 
 
 def parse_seeds(seeds: int | str | list[int]) -> list[int]:
@@ -160,7 +211,8 @@ def _init_worker() -> None:
     torch.set_num_threads(1)  # one run per core; our own pool processes only
 
 
-def _run_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int) -> dict[str, Any]:
+def _run_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int,
+              supernet_cache: str | None = None) -> dict[str, Any]:
     """Run (or skip, or resume) one spec in ``run_dir``; returns the result as a dict."""
     d = Path(run_dir)
     if (d / RESULT).exists():
@@ -170,8 +222,13 @@ def _run_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int) -> di
         for name in (CONFIG, LOG):
             (d / name).unlink(missing_ok=True)
     res = run_search(RunSpec(**spec_d), run_dir=d, resume=resume, checkpoint_every=checkpoint_every,
-                     progress=False)
+                     progress=False, supernet_cache=supernet_cache)
     return res.to_dict()
+
+
+def _pretrain_task(spec_d: dict[str, Any], cache: str) -> None:
+    """Train the supernet of a spec's (dataset, seed) into ``cache`` (a no-op when it exists)."""
+    make_supernet_run_evaluator(RunSpec(**spec_d), cache).ensure_trained()
 
 
 @dataclass
@@ -187,9 +244,14 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
           options: dict[str, dict[str, Any]] | None = None, workers: int | None = None,
           ray: str | None = None, checkpoint_every: int = 25, progress: bool = True,
           constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None,
-          weights: str | None = None) -> SweepSummary:
+          weights: str | None = None, supernet: dict[str, Any] | None = None, data_dir: str | None = None,
+          device: str = "cpu") -> SweepSummary:
     """Run methods x datasets x seeds; see the module docstring. ``options``: per-method options;
-    ``constraints`` / ``objectives`` / ``weights``: the same for every run (see :class:`RunSpec`)."""
+    ``constraints`` / ``objectives`` / ``weights``: the same for every run (see :class:`RunSpec`).
+
+    Supernet spaces (mobilenet; ``supernet``, ``data_dir``, ``device`` as in :class:`RunSpec`): one
+    supernet per (dataset, seed) is trained first (in parallel over ``workers``), cached in
+    ``out/<dataset>/supernets/seed-<N>.pt``, and shared by every method's run of that seed."""
     constraints = tuple(constraints)
     options = options or {}
     budget = default_budget(space) if budget is None else budget
@@ -197,7 +259,13 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
     for m in options:
         if m not in methods:
             raise SpacenasError(f"options given for method {m!r}, which is not in the sweep ({', '.join(methods)})")
-    hw = {"constraints": constraints, "objectives": objectives, "weights": weights}
+    hw: dict[str, Any] = {"constraints": constraints, "objectives": objectives, "weights": weights}
+    sn = space in SUPERNET_SPACES
+    if sn:
+        hw.update(supernet=dict(supernet or {}), data_dir=data_dir, device=device)
+    elif supernet or data_dir is not None:
+        raise SpacenasError(f"supernet options and a data dir are for the supernet spaces "
+                            f"({', '.join(SUPERNET_SPACES)}), not for {space!r}")
     specs = [RunSpec(m, ds, s, budget, space, search_metric, dict(options.get(m, {})), **hw)
              for ds in datasets for m in methods for s in seeds_l]
     for m in methods:  # validate every name and option before anything runs or is written
@@ -208,8 +276,15 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
     fixed = {"space": space, "budget": budget, "search_metric": search_metric, "options": options}
     if constraints or objectives:  # older sweep files (and plain sweeps) keep their keys
         fixed.update(constraints=list(constraints), objectives=objectives, weights=weights)
+    if sn:
+        fixed["supernet"] = dict(supernet or {})
     _write_sweep_file(out, fixed, methods, datasets, seeds_l)
-    tasks = [(asdict(sp), str(run_dir_of(out, sp)), checkpoint_every) for sp in specs]
+    tasks = [(asdict(sp), str(run_dir_of(out, sp)), checkpoint_every,
+              str(supernet_cache_of(out, sp.dataset, sp.seed)) if sn else None) for sp in specs]
+    if sn:  # one supernet per (dataset, seed) that an unfinished run needs, before the runs share it
+        need = {t[3]: t[0] for t in tasks if not (Path(t[1]) / RESULT).exists()}
+        _run_pool(_pretrain_task, [(d, cache) for cache, d in need.items()], workers or _cpus(), progress,
+                  "supernets", "net")
     skipped = sum((Path(t[1]) / RESULT).exists() for t in tasks)
     if ray:
         dicts = _run_ray(tasks, ray, workers, progress)
@@ -245,25 +320,32 @@ def _bar(total: int, progress: bool):
     return tqdm(total=total, file=sys.stderr, disable=not progress, desc="runs", unit="run")
 
 
-def _run_local(tasks: list[tuple], workers: int, progress: bool) -> list[dict[str, Any]]:
-    if workers < 1:
-        raise SpacenasError(f"bad --workers {workers}: must be >= 1")
-    out: list[dict[str, Any] | None] = [None] * len(tasks)
-    with _bar(len(tasks), progress) as bar:
-        if workers == 1 or len(tasks) <= 1:
+def _run_pool(fn, tasks: list[tuple], workers: int, progress: bool, desc: str, unit: str) -> list[Any]:
+    """``fn(*t)`` for every task, in this process (1 worker) or a spawn process pool."""
+    from tqdm import tqdm
+
+    out: list[Any] = [None] * len(tasks)
+    with tqdm(total=len(tasks), file=sys.stderr, disable=not progress, desc=desc, unit=unit) as bar:
+        if workers <= 1 or len(tasks) <= 1:
             for i, t in enumerate(tasks):
-                out[i] = _run_task(*t)
+                out[i] = fn(*t)
                 bar.update()
-            return out  # type: ignore[return-value]
+            return out
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
                                  initializer=_init_worker) as pool:
-            futs = {pool.submit(_run_task, *t): i for i, t in enumerate(tasks)}
+            futs = {pool.submit(fn, *t): i for i, t in enumerate(tasks)}
             for f in as_completed(futs):
                 out[futs[f]] = f.result()
                 bar.update()
-    return out  # type: ignore[return-value]
+    return out
+
+
+def _run_local(tasks: list[tuple], workers: int, progress: bool) -> list[dict[str, Any]]:
+    if workers < 1:
+        raise SpacenasError(f"bad --workers {workers}: must be >= 1")
+    return _run_pool(_run_task, tasks, workers, progress, "runs", "run")
 
 
 def _run_ray(tasks: list[tuple], address: str, workers: int | None, progress: bool) -> list[dict[str, Any]]:
@@ -299,6 +381,7 @@ def _run_ray(tasks: list[tuple], address: str, workers: int | None, progress: bo
             ray.shutdown()
 
 
-def _ray_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int) -> dict[str, Any]:
+def _ray_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int,
+              supernet_cache: str | None = None) -> dict[str, Any]:
     _init_worker()
-    return _run_task(spec_d, run_dir, checkpoint_every)
+    return _run_task(spec_d, run_dir, checkpoint_every, supernet_cache)
