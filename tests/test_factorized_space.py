@@ -107,3 +107,21 @@ def test_generic_conv_type_by_kernel_split():
     assert s.factor_choices(a, "exp") == ("6", None)
     with pytest.raises(SpacenasError, match="distinct identifiers"):
         FactorizedSpace(ToyConvSpace(), [Factor("k", ("3",)), Factor("k", ("5",))])
+
+
+def test_darts_act_rejects_base_not_in_canonical_order():
+    """Activation entries follow the canonical pair order; another order would misattach them."""
+    import re
+
+    import numpy as np
+
+    from spacenas import registry
+
+    s = registry.space("darts-act")
+    a = s.sample(np.random.default_rng(0))
+    base, act = s.format(a).split(" @")
+    assert s.parse(f"{base} @{act}") == a
+    m = re.search(r"normal=\[(\('[^']+', \d\)), (\('[^']+', \d\))", base)
+    swapped = base.replace(m.group(0), f"normal=[{m.group(2)}, {m.group(1)}")
+    with pytest.raises(SpacenasError, match="canonical form"):
+        s.parse(f"{swapped} @{act}")

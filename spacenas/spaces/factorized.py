@@ -204,6 +204,12 @@ class FactorizedSpace(SearchSpace):
         if len(parts) != len(self.factors) + 1:
             raise SpacenasError(f"bad {self.name} arch {text!r}: {hint}")
         base = self.base.parse(parts[0])
+        canonical = self.base.format(base)
+        if "".join(canonical.split()) != "".join(parts[0].split()):
+            # factor entries follow the canonical decision order; a base written in another order
+            # (e.g. DARTS pairs not sorted by input) would silently attach them to the wrong edges
+            raise SpacenasError(f"bad {self.name} arch {text!r}: write the base arch in its canonical form "
+                                f"{canonical!r} so the factor entries line up with its edges")
         vals: dict[str, list[int]] = {}
         for j, (f, part) in enumerate(zip(self.factors, parts[1:])):
             key, sep, body = part.partition("=")
