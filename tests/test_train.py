@@ -49,8 +49,8 @@ def test_overrides_and_errors():
         train_config("nb201", {"auxiliary_weight": 0.4})
     with pytest.raises(SpacenasError, match="use layers"):
         train_config("darts", {"N": 3})
-    with pytest.raises(SpacenasError, match="mobilenet"):
-        train_config("mobilenet")
+    with pytest.raises(SpacenasError, match="open-cell"):
+        train_config("open-cell")
 
 
 # ----- cutout and drop-path ----------------------------------------------------------------------

@@ -21,13 +21,23 @@ seed gives the same masks on every device).
 ``forward(x)`` returns the logits only (what an exported model computes);
 :meth:`DARTSNet.forward_with_aux` returns ``(logits, aux_logits or None)`` for training.
 Parameter counts exclude the auxiliary head (:func:`count_params`), as in the papers.
+
+A-DARTS retraining: ``activations`` (optional) gives one activation name or ``None`` per
+genotype edge, 16 in all (the normal cell's 8 pairs, then the reduction cell's, genotype order;
+the ``@act=`` entries of a ``darts-act`` arch). A name replaces the leading ReLU of that edge's
+sep/dil convolution (for ``sep_conv`` only the first of its two ReLUs, as in the search) in every
+cell of that type; each cell owns its activation modules (own PReLU slope / Swish coefficient,
+counted in the parameters). ``rrelu`` draws its training-mode slopes from ``generator`` (the one
+that initialises the weights; ``None``: the fixed eval-mode slope). ``None`` (default) is the
+plain network, with the same modules and state-dict keys as before.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from spacenas.errors import SpacenasError
+from spacenas.errors import SpacenasError, unknown
+from spacenas.nn.activations import ACTIVATIONS, make_activation
 from spacenas.nn.ops import FactorizedReduce, Identity, ReLUConvBN, init_parameters_, make_op
 from spacenas.spaces.base import Arch
 from spacenas.spaces.darts import CONCAT, DARTSSpace
@@ -46,7 +56,8 @@ class EvalCell(nn.Module):
     """One discrete DARTS cell: ``pairs`` are the genotype's 8 ``(op, input)`` pairs."""
 
     def __init__(self, pairs: list[tuple[str, int]], c_pp: int, c_p: int, C: int, reduction: bool,
-                 reduction_prev: bool) -> None:
+                 reduction_prev: bool, acts: list[str | None] | None = None,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.reduction = reduction
         self.pre0 = FactorizedReduce(c_pp, C) if reduction_prev else ReLUConvBN(c_pp, C, 1, 1, 0)
@@ -55,6 +66,9 @@ class EvalCell(nn.Module):
         self.ops = nn.ModuleList(make_op(op, C, 2 if reduction and j < 2 else 1, affine=True, pool_bn=False)
                                  for op, j in pairs)
         self.out_channels = len(CONCAT) * C
+        # A-DARTS retraining: edge k's activation replaces its op's leading ReLU
+        self.acts = nn.ModuleDict({str(k): make_activation(a, generator)
+                                   for k, a in enumerate(acts or []) if a is not None})
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -62,7 +76,8 @@ class EvalCell(nn.Module):
         for node in range(len(self.ops) // 2):
             s = None
             for k in (2 * node, 2 * node + 1):
-                h = self.ops[k](states[self.inputs[k]])
+                act = self.acts[str(k)] if str(k) in self.acts else None
+                h = self.ops[k](states[self.inputs[k]], act)
                 if self.training and drop_prob > 0.0 and not isinstance(self.ops[k], Identity):
                     h = drop_path(h, drop_prob, generator)
                 s = h if s is None else s + h
@@ -86,6 +101,31 @@ class AuxiliaryHead(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+#: ops whose leading ReLU an A-DARTS activation replaces (the parameterized DARTS ops)
+ACT_OPS: tuple[str, ...] = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+
+
+def _check_activations(activations, genotype: dict) -> dict[str, list[str | None]] | None:
+    """16 names-or-None (normal cell's 8 edges, then the reduction cell's, genotype order) ->
+    ``{"normal": [...8], "reduce": [...8]}``; checked against :data:`ACT_OPS`."""
+    if activations is None:
+        return None
+    acts = list(activations)
+    pairs = genotype["normal"] + genotype["reduce"]
+    if len(acts) != len(pairs):
+        raise SpacenasError(f"activations needs one entry per genotype edge ({len(pairs)}), got {len(acts)}")
+    for a, (op, _) in zip(acts, pairs):
+        if a is None:
+            continue
+        if a not in ACTIVATIONS:
+            raise unknown("activation", a, ACTIVATIONS)
+        if op not in ACT_OPS:
+            raise SpacenasError(f"activation {a!r} given for op {op!r}; activations apply only to "
+                                f"{', '.join(ACT_OPS)} (use None there)")
+    half = len(genotype["normal"])
+    return {"normal": acts[:half], "reduce": acts[half:]}
+
+
 def _reduced(size: int) -> int:
     """Spatial size after one stride-2 reduction (3x3 pad 1 or 1x1 convs/pools): ceil(size/2)."""
     return (size + 1) // 2
@@ -96,7 +136,8 @@ class DARTSNet(nn.Module):
 
     def __init__(self, arch: Arch, C: int = 36, layers: int = 20, num_classes: int = 10, in_channels: int = 3,
                  auxiliary: bool = True, image_size: int = 32, stem_multiplier: int = 3, *,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None,
+                 activations: list[str | None] | tuple[str | None, ...] | None = None) -> None:
         super().__init__()
         if layers < 3:
             raise SpacenasError(f"DARTS network needs layers >= 3 (two reduction cells), got {layers}")
@@ -105,6 +146,7 @@ class DARTSNet(nn.Module):
         space = DARTSSpace()
         genotype = space.genotype(space.check(arch))
         self.arch = arch
+        self.activations = _check_activations(activations, genotype)
         self.drop_prob = 0.0
         self.drop_generator: torch.Generator | None = None
         c_curr = stem_multiplier * C
@@ -118,8 +160,9 @@ class DARTSNet(nn.Module):
             if reduction:
                 c_curr *= 2
                 size = _reduced(size)
-            cell = EvalCell(genotype["reduce" if reduction else "normal"], c_pp, c_p, c_curr, reduction,
-                            reduction_prev)
+            kind = "reduce" if reduction else "normal"
+            cell = EvalCell(genotype[kind], c_pp, c_p, c_curr, reduction, reduction_prev,
+                            None if self.activations is None else self.activations[kind], generator)
             cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.out_channels

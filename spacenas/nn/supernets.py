@@ -17,6 +17,8 @@ learning builds the supernet at evaluation size and widens the ops (Sec. 2.4).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -142,20 +144,75 @@ class NB201Supernet(_CellSupernet):
         return derive_nb201(scores["cell"], None if masks is None else masks["cell"], self.space)
 
 
+class ActEdge(nn.Module):
+    """A one-op edge of a discrete network whose op takes ``act`` in place of its leading ReLU
+    (A-DARTS retraining). It holds the op under the same ``ops.<key>`` name as the
+    :class:`MixedOp` it replaces, so the op's state-dict keys do not change; the activation's
+    parameters (PReLU slope, Swish coefficient) are added as ``act.*``."""
+
+    def __init__(self, edge: MixedOp, act: nn.Module) -> None:
+        super().__init__()
+        if len(edge.ops) != 1 or edge.k != 1:
+            raise SpacenasError("an activation edge needs a one-op edge without partial channels")
+        self.ops = edge.ops
+        self.key = next(iter(edge.ops.keys()))
+        self.act = act
+
+    def forward(self, x, weights=None, active=None, act_weights=None) -> torch.Tensor:
+        return self.ops[self.key](x, act=self.act)
+
+
 class NB201Net(nn.Module):
-    """The discrete NB201 network of ``arch`` (benchmark defaults: affine BN everywhere)."""
+    """The discrete NB201 network of ``arch`` (benchmark defaults: affine BN everywhere).
+
+    ``activations`` (A-DARTS retraining, optional): one activation name (see
+    :data:`spacenas.nn.activations.ACTIVATIONS`) or ``None`` per edge, in edge order; a named
+    activation replaces the leading ReLU of that edge's convolution in every cell (it must be a
+    parameterized op: ``nor_conv_1x1``/``nor_conv_3x3``). Each cell gets its own activation
+    modules (own PReLU slope / Swish coefficient). ``None`` (the default) keeps the ops' ReLUs,
+    i.e. exactly the plain network. ``rrelu`` draws its training-mode slopes from ``generator``
+    (no generator: the fixed eval-mode slope; see :mod:`spacenas.nn.activations`)."""
 
     def __init__(self, arch: Arch, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
-                 bn_affine: bool = True, *, generator: torch.Generator | None = None) -> None:
+                 bn_affine: bool = True, *, generator: torch.Generator | None = None,
+                 activations: Sequence[str | None] | None = None) -> None:
         super().__init__()
         space = nb201.NB201Space()
         space.check(arch)
         self.arch = arch
-        self.body = NB201Body([[nb201.OPS[c]] for c in arch.choices], C, N, num_classes, in_channels, bn_affine)
+        ops = [nb201.OPS[c] for c in arch.choices]
+        self.body = NB201Body([[o] for o in ops], C, N, num_classes, in_channels, bn_affine)
+        self.activations = _check_activations(activations, ops, ("nor_conv_1x1", "nor_conv_3x3"))
+        if self.activations is not None:
+            from spacenas.nn.activations import make_activation
+            for cell in (m for m in self.body.layers if isinstance(m, NB201Cell)):
+                for e, name in enumerate(self.activations):
+                    if name is not None:
+                        cell.edges[e] = ActEdge(cell.edges[e], make_activation(name, generator))
         init_parameters_(self, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+def _check_activations(activations, ops: Sequence[str], parameterized: Sequence[str]) -> tuple | None:
+    """Validate a per-edge activation list against the edges' ops (``None`` passes through)."""
+    if activations is None:
+        return None
+    from spacenas.errors import unknown
+    from spacenas.nn.activations import ACTIVATIONS
+    acts = tuple(activations)
+    if len(acts) != len(ops):
+        raise SpacenasError(f"activations needs one entry per edge ({len(ops)}), got {len(acts)}")
+    for name, op in zip(acts, ops):
+        if name is None:
+            continue
+        if name not in ACTIVATIONS:
+            raise unknown("activation", name, ACTIVATIONS)
+        if op not in parameterized:
+            raise SpacenasError(f"activation {name!r} given for op {op!r}; activations apply only to "
+                                f"{', '.join(parameterized)} (use None there)")
+    return acts
 
 
 class DARTSSupernet(_CellSupernet):

@@ -18,7 +18,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``spacenas train`` (added to the subparser ``p``)."""
     p.add_argument("--arch", required=True,
                    help="architecture text (NB201 string or DARTS genotype) or a file that holds it")
-    p.add_argument("--space", required=True, help="space of the architecture: nb201 or darts")
+    p.add_argument("--space", required=True, help="space of the architecture: nb201, darts or mobilenet")
+    p.add_argument("--activation", default=None, metavar="NAME",
+                   help="retrain with this one activation on every edge that takes one, instead of the "
+                        "searched ones (nb201-act/darts-act; with nb201/darts the arch is lifted): relu, "
+                        "relu6, leaky_relu, prelu, rrelu, elu, celu, selu, swish")
     p.add_argument("--data", default="cifar10",
                    help="data set: digits, fashion-mnist, cifar10, cifar100, imagenet16-120 (default: cifar10)")
     p.add_argument("--data-dir", default=None, help="directory of the data set files")
@@ -34,6 +38,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="after training, export to torchscript and/or onnx (comma list) into --run-dir "
                         "or --export-dir")
     p.add_argument("--export-dir", default=None, help="where to write exports (default: --run-dir)")
+    p.add_argument("--init-from-supernet", default=None, metavar="FILE",
+                   help="mobilenet: start from the arch's weights in a trained supernet (a search run's "
+                        "supernet.pt) instead of a random init")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -64,10 +71,16 @@ def run_train(args: argparse.Namespace) -> int:
 
     check_space(args.space)
     space = registry.space(args.space)
+    arch = args.arch
+    if getattr(args, "activation", None) is not None:  # A-DARTS: one fixed activation everywhere
+        from spacenas.train.loop import fix_activation
+        space, arch = fix_activation(space, arch, args.activation)
     overrides = parse_overrides(args.train_options)
     for name in ("epochs", "seed"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if getattr(args, "init_from_supernet", None) is not None:
+        overrides["init_from_supernet"] = str(Path(args.init_from_supernet).expanduser().resolve())
     config = train_config(args.space, overrides)
     formats = [f.strip() for f in (args.export or "").split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
@@ -77,7 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
     if formats and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
     data = load_dataset(args.data, args.data_dir)
-    result = train(args.arch, space, data, config, run_dir=args.run_dir, resume=args.resume,
+    result = train(arch, space, data, config, run_dir=args.run_dir, resume=args.resume,
                    device=torch.device(args.device), progress=not args.no_progress,
                    generator=torch.Generator().manual_seed(config.seed))
     files: list[Path] = []

@@ -7,9 +7,20 @@
 * ``nb201`` (NAS-Bench-201's training recipe): 200 epochs, batch 256, SGD lr 0.1 with cosine
   annealing to 0, Nesterov momentum 0.9, weight decay 5e-4, no clipping, no cutout, no
   auxiliary head, no drop-path, random crop (pad 4) + flip; the benchmark network C=16, N=5.
+* ``nb201-act`` / ``darts-act`` (A-DARTS archs with an activation per edge): the recipe and
+  network of ``nb201`` / ``darts``.
+* ``mobilenet`` (our short recipe for the small MobileNet-like network, no paper gives one for
+  it): 30 epochs, batch 64, SGD lr 0.1 with cosine annealing to 0, Nesterov momentum 0.9,
+  weight decay 4e-5 (the MobileNetV2 / OFA value), no clipping, no cutout, no auxiliary head,
+  no drop-path, no crop/flip (the supernet that ranked the arch saw none; flips hurt digits;
+  ``--set augment_pad=4`` for CIFAR-like data); the network is :class:`MobileNetShape` (the
+  supernet's widths; ``shape`` overrides its fields), optionally initialised from a trained
+  supernet (``init_from_supernet``: a ``supernet.pt`` cache file).
 
 Every value can be overridden (:func:`train_config`); options that the space's network does
-not have (``layers``/``auxiliary_weight``/``drop_path`` for nb201, ``N`` for darts) are errors.
+not have (``layers``/``auxiliary_weight``/``drop_path`` for nb201, ``N`` for darts, ``C``/``layers``/
+``N``/``auxiliary_weight``/``drop_path`` for mobilenet; ``shape``/``init_from_supernet`` for any
+space but mobilenet) are errors.
 """
 from __future__ import annotations
 
@@ -21,7 +32,9 @@ from pydantic import Field
 from spacenas.config import StrictModel, build_config
 from spacenas.errors import SpacenasError
 
-TRAIN_SPACES: tuple[str, ...] = ("nb201", "darts")
+TRAIN_SPACES: tuple[str, ...] = ("nb201", "darts", "mobilenet", "nb201-act", "darts-act")
+#: A-DARTS activation spaces: retrained with their base space's network and recipe
+ACT_SPACES: dict[str, str] = {"nb201-act": "nb201", "darts-act": "darts"}
 
 
 class TrainConfig(StrictModel):
@@ -44,6 +57,8 @@ class TrainConfig(StrictModel):
     N: int | None = Field(None, ge=1)
     eval_batch_size: int = Field(256, ge=1)
     seed: int = Field(0, ge=0)
+    shape: dict[str, Any] = Field(default_factory=dict)  # mobilenet: MobileNetShape overrides
+    init_from_supernet: str | None = None  # mobilenet: supernet.pt cache to start from
 
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -51,13 +66,23 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "nb201": {"epochs": 200, "batch_size": 256, "lr": 0.1, "nesterov": True, "weight_decay": 5e-4,
               "grad_clip": None, "auxiliary_weight": 0.0, "drop_path": 0.0, "cutout": 0, "C": 16,
               "layers": None, "N": 5},
+    "mobilenet": {"epochs": 30, "batch_size": 64, "lr": 0.1, "nesterov": True, "weight_decay": 4e-5,
+                  "grad_clip": None, "auxiliary_weight": 0.0, "drop_path": 0.0, "cutout": 0, "augment_pad": 0,
+                  "layers": None, "N": None},
 }
+
+#: options only one space's network has (overriding them for another space is an error)
+_ONLY_FOR: dict[str, str] = {"shape": "mobilenet", "init_from_supernet": "mobilenet"}
 
 #: options a space's network does not have: overriding them is an error
 _NOT_FOR: dict[str, dict[str, str]] = {
     "nb201": {"layers": "use N (cells per stage)", "auxiliary_weight": "the NB201 network has no auxiliary head",
               "drop_path": "drop-path is a DARTS-network option"},
     "darts": {"N": "use layers (total cells)"},
+    "mobilenet": {"layers": "the arch string sets the depth", "N": "the arch string sets the depth",
+                  "C": "widths come from shape, e.g. --set 'shape={\"widths\": [16, 24, 32, 40, 48]}'",
+                  "auxiliary_weight": "the MobileNet network has no auxiliary head",
+                  "drop_path": "drop-path is a DARTS-network option"},
 }
 
 
@@ -65,16 +90,20 @@ def check_space(space: str) -> None:
     """Raise a clear error for spaces that cannot be retrained (yet)."""
     if space not in TRAIN_SPACES:
         raise SpacenasError(f"cannot train architectures of space {space!r} yet (supported: "
-                            f"{', '.join(TRAIN_SPACES)}; mobilenet and other spaces come later)")
+                            f"{', '.join(TRAIN_SPACES)})")
 
 
 def train_config(space: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The papers' defaults for ``space`` with ``overrides`` applied (validated)."""
     check_space(space)
+    space = ACT_SPACES.get(space, space)  # nb201-act / darts-act: the base space's recipe
     overrides = dict(overrides or {})
     for key, why in _NOT_FOR[space].items():
         if key in overrides and overrides[key] not in (None, 0, 0.0):
             raise SpacenasError(f"option {key!r} does not apply to space {space!r}: {why}")
+    for key, only in _ONLY_FOR.items():
+        if key in overrides and space != only and overrides[key] not in (None, {}):
+            raise SpacenasError(f"option {key!r} does not apply to space {space!r} (only to {only})")
     return build_config(TrainConfig, {**DEFAULTS[space], **overrides}, where=f"train config ({space})")
 
 

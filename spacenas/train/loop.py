@@ -26,7 +26,7 @@ from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.spaces.base import Arch, SearchSpace
-from spacenas.train.config import TrainConfig, check_space, read_arch_text
+from spacenas.train.config import ACT_SPACES, TrainConfig, check_space, read_arch_text
 from spacenas.train.cutout import cutout
 
 CHECKPOINT = "checkpoint.pt"
@@ -69,13 +69,54 @@ def build_network(space: SearchSpace, arch: Arch, config: TrainConfig, data: Ima
                   generator: torch.Generator | None) -> nn.Module:
     """The evaluation network of ``arch`` (DARTS: :class:`DARTSNet`; NB201: :class:`NB201Net`)."""
     check_space(space.name)
+    if space.name in ACT_SPACES:  # A-DARTS: the base network, the arch's activation on each edge
+        return build_act_network(space, arch, config, data, generator)
     if space.name == "darts":
         return DARTSNet(arch, C=config.C, layers=config.layers, num_classes=data.num_classes,
                         in_channels=data.in_channels, auxiliary=config.auxiliary_weight > 0,
                         image_size=data.image_size, generator=generator)
+    if space.name == "mobilenet":
+        from spacenas.nn.mobilenet_net import build_mobilenet
+        return build_mobilenet(arch, config.shape, data.in_channels, data.num_classes, data.image_size, generator,
+                               config.init_from_supernet)
     from spacenas.nn.supernets import NB201Net
     return NB201Net(arch, C=config.C, N=config.N, num_classes=data.num_classes, in_channels=data.in_channels,
                     generator=generator)
+
+
+def build_act_network(space: SearchSpace, arch: Arch, config: TrainConfig, data: ImageData,
+                      generator: torch.Generator | None) -> nn.Module:
+    """The network of an ``nb201-act`` / ``darts-act`` arch: :class:`NB201Net` / :class:`DARTSNet`
+    of its base arch with ``activations=`` its ``act`` factor (one per edge, ``None`` where the op
+    takes none). ``rrelu`` draws training slopes from ``generator`` (the run's generator)."""
+    base, acts = space.base_arch(arch), list(space.factor_choices(arch, "act"))
+    if ACT_SPACES[space.name] == "darts":
+        return DARTSNet(base, C=config.C, layers=config.layers, num_classes=data.num_classes,
+                        in_channels=data.in_channels, auxiliary=config.auxiliary_weight > 0,
+                        image_size=data.image_size, generator=generator, activations=acts)
+    from spacenas.nn.supernets import NB201Net
+    return NB201Net(base, C=config.C, N=config.N, num_classes=data.num_classes, in_channels=data.in_channels,
+                    generator=generator, activations=acts)
+
+
+def fix_activation(space: SearchSpace, arch: str | Arch, name: str) -> tuple[SearchSpace, Arch]:
+    """``arch`` with activation ``name`` on every edge that takes one (A-DARTS Tables 2 and 4: a
+    searched cell retrained with one fixed activation). ``space`` may be ``nb201-act`` /
+    ``darts-act`` (the searched activations are replaced) or ``nb201`` / ``darts`` (the arch is
+    lifted to the activation space). Returns ``(activation space, arch)``."""
+    from spacenas import registry
+    from spacenas.nn.activations import ACTIVATIONS
+    if name not in ACTIVATIONS:
+        raise SpacenasError(f"unknown activation {name!r} (allowed: {', '.join(ACTIVATIONS)})")
+    bases = {b: a for a, b in ACT_SPACES.items()}
+    if space.name in bases:
+        base_arch = resolve_arch(arch, space)
+        space = registry.space(bases[space.name])
+        arch = space.compose(base_arch, {})
+    elif space.name not in ACT_SPACES:
+        raise SpacenasError(f"a fixed activation applies to spaces {', '.join([*bases, *ACT_SPACES])}, "
+                            f"not {space.name!r}")
+    return space, space.fix_factor(resolve_arch(arch, space), "act", name)
 
 
 def count_madds(model: nn.Module, input_shape: tuple[int, ...], device: torch.device | str = "cpu") -> int:
