@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,24 @@ def load_runs(root: str | Path) -> list[RunResult]:
     runs = [RunResult.from_dict(read_json(p, "run result"), run_dir=str(p.parent)) for p in paths]
     if not runs:
         raise SpacenasError(f"no finished runs under {root} (a finished run dir holds {RESULT})")
+    _check_comparable(runs, root)
     return runs
+
+
+def _check_comparable(runs: list[RunResult], root: Path) -> None:
+    """Refuse to pool runs made under different settings, or the same run twice (two sweeps)."""
+    for name in ("space", "budget", "search_metric", "constraints"):
+        values = {json.dumps(getattr(r, name, None), sort_keys=True) for r in runs}
+        if len(values) > 1:
+            raise SpacenasError(f"runs under {root} differ in {name} ({', '.join(sorted(values))}); "
+                                "report one sweep (or settings) at a time")
+    seen: dict[tuple, str] = {}
+    for r in runs:
+        key = (r.method, str(r.dataset), r.seed)
+        if key in seen:
+            raise SpacenasError(f"runs under {root} hold {r.method}/{r.dataset}/seed {r.seed} twice "
+                                f"({seen[key]} and {r.run_dir}); report one sweep at a time")
+        seen[key] = str(r.run_dir)
 
 
 def stats(values) -> Stats:

@@ -30,7 +30,7 @@ class Subspace:
     _counts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        m = np.asarray(self.mask, dtype=bool)
+        m = np.array(self.mask, dtype=bool, copy=True)  # never write into the caller's array
         shape = (self.space.n_decisions, self.space.max_choices)
         if m.shape != shape:
             raise SpacenasError(f"subspace mask has shape {m.shape}, space {self.space.name!r} needs {shape}")

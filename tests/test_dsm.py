@@ -244,3 +244,17 @@ def test_resume_between_ask_and_tell_continues_identically():
     resumed.tell(child, Result(toy_score(child), {"test": toy_score(child)}, 1.0))
     tail = drive(resumed, 17)
     assert head + [child] + tail == full
+
+
+def test_cuda_device_without_cuda_is_a_clear_error():
+    import pytest
+    import torch
+
+    from spacenas.errors import SpacenasError
+    from spacenas.spaces.nb201 import NB201Space
+    from spacenas.strategies.query.dsm import DSMNAS
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(SpacenasError, match="CUDA is not available"):
+        DSMNAS(NB201Space(), seed=0, config={"device": "cuda"})

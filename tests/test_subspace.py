@@ -47,3 +47,27 @@ def test_mask_shrink_expand_and_errors():
         full.shrink(np.ones((6, 5), bool))
     masked_ball = Subspace(s, z.mask, center=s.make([1] * 6), radius=2)
     assert masked_ball.size == sum(comb(6, d) * 3**d for d in range(3))
+
+
+def test_masked_ball_sampling_is_uniform_over_members():
+    from scipy.stats import chisquare
+
+    s = NB201Space()
+    mask = np.ones((6, 5), bool)
+    mask[:, 0] = False  # no `none`
+    mask[2, 4] = False
+    ball = Subspace(s, mask, center=s.make([1, 2, 3, 4, 1, 2]), radius=1)
+    members = [a for a in s.enumerate() if a in ball]
+    assert len(members) == ball.size == 1 + 5 * 3 + 2  # decision 2 keeps 2 other choices
+    rng = np.random.default_rng(1)
+    draws = [ball.sample(rng) for _ in range(6000)]
+    counts = np.array([sum(d == m for d in draws) for m in members])
+    assert counts.sum() == 6000  # nothing outside the ball
+    assert chisquare(counts).pvalue > 1e-3
+
+
+def test_subspace_does_not_write_into_the_callers_mask():
+    s = NB201Space()
+    m = np.ones((6, 5), bool)
+    Subspace(s, m).shrink(np.eye(6, 5, dtype=bool))
+    assert m.all()

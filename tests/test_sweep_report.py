@@ -152,3 +152,13 @@ def test_report_errors(tmp_path):
     (tmp_path / "x" / RESULT).write_text("{broken")
     with pytest.raises(SpacenasError, match="cannot read run result"):
         load_runs(tmp_path)
+
+
+def test_report_refuses_to_pool_different_budgets(tmp_path):
+    from spacenas.cli import main as cli_main
+
+    for name, budget in (("a", "5"), ("b", "7")):
+        assert cli_main(["search", "--method", "random", "--budget", budget, "--seed", "0",
+                         "--run-dir", str(tmp_path / "mix" / name), "--no-progress"]) == 0
+    assert cli_main(["report", str(tmp_path / "mix"), "--no-plots"]) == 2
+    assert cli_main(["report", str(tmp_path / "mix" / "a"), "--no-plots"]) == 0

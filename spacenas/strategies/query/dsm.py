@@ -93,6 +93,8 @@ class DSMNAS(QueryStrategy):
             self.device = torch.device(cfg.device)
         except RuntimeError:
             raise SpacenasError(f"DSMNAS: bad device {cfg.device!r} (allowed: cpu, cuda, cuda:N, ...)") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise SpacenasError(f"DSMNAS: device {cfg.device!r} requested but CUDA is not available here (use cpu)")
         in_dim = self.space.n_decisions * self.space.max_choices + 1
         self.controller = DSMController(in_dim, self.space.n_choices, cfg.hidden, cfg.gnn_layers,
                                         cfg.global_clip, cfg.local_clip, generator=self.tgen,

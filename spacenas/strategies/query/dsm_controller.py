@@ -190,7 +190,8 @@ class DSMController(nn.Module):
         def pick(logits: torch.Tensor) -> torch.Tensor:
             logp = F.log_softmax(logits, -1)
             if actions is None:
-                a = int(torch.multinomial(logp.detach().exp(), 1, generator=generator))
+                # sampled on the CPU: the strategy's generator is a CPU generator whatever the device
+                a = int(torch.multinomial(logp.detach().exp().cpu(), 1, generator=generator))
             else:
                 a = int(actions[len(out)])
             out.append(a)
