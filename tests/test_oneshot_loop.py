@@ -288,3 +288,19 @@ def test_any_map_style_dataset_gives_the_same_run_as_tensors():
     sb = DARTS(net.arch_shapes(), {}, torch.Generator().manual_seed(0))
     b = search(sb, net, Plain(blobs(48, 1)), Plain(blobs(48, 2)), {"epochs": 1, "batch_size": 16}, progress=False)
     assert torch.allclose(sa.params["cell"], sb.params["cell"]) and a.arch == b.arch
+
+
+def test_run_dir_guards(tmp_path):
+    """A run dir is never overwritten, 'resume' needs a checkpoint, and a resume must match the run."""
+    d = tmp_path / "r"
+    run(DARTS, loop={"epochs": 1}, run_dir=d)
+    with pytest.raises(SpacenasError, match="already holds a search checkpoint"):
+        run(DARTS, loop={"epochs": 1}, run_dir=d)
+    with pytest.raises(SpacenasError, match="nothing to resume"):
+        run(DARTS, loop={"epochs": 1}, run_dir=tmp_path / "empty", resume=True)
+    with pytest.raises(SpacenasError, match="differs in loop, method, method_config"):
+        run(GDAS, loop={"epochs": 2}, run_dir=d, resume=True)
+    with pytest.raises(SpacenasError, match="differs in loop"):
+        run(DARTS, loop={"epochs": 1, "lr": 0.5}, run_dir=d, resume=True)
+    res, _, _ = run(DARTS, loop={"epochs": 1}, run_dir=d, resume=True)  # same settings: accepted
+    assert len(res.history) == 1

@@ -223,7 +223,10 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
                                 "to continue it, or use a new run directory")
         if resume and not ckpt.exists():
             raise SpacenasError(f"nothing to resume: no {CHECKPOINT} in {run_dir}")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SpacenasError(f"cannot create run dir {run_dir}: {e.strerror or e}") from None
         if resume:
             state = torch.load(ckpt, map_location="cpu", weights_only=True)  # generator state must stay on the CPU
             if state["meta"] != meta:

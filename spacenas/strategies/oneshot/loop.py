@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from spacenas.config import StrictModel
+from spacenas.errors import SpacenasError
 from spacenas.spaces.base import Arch
 from spacenas.strategies.oneshot.base import OneShotStrategy
 from spacenas.strategies.oneshot.distributed import DistributedContext
@@ -116,6 +117,45 @@ def _save(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def _run_meta(strategy: OneShotStrategy, supernet, c: LoopConfig) -> dict[str, Any]:
+    """What a resumed run must share with the run that wrote the checkpoint."""
+    cfg = strategy.config.model_dump(mode="json") if hasattr(strategy.config, "model_dump") else None
+    # the library class (a user's subclass that only adds hooks resumes like its parent)
+    method = next(k.__name__ for k in type(strategy).__mro__ if k.__module__.startswith("spacenas."))
+    return {"method": method, "space": supernet.space.name, "method_config": cfg,
+            "loop": c.model_dump(mode="json"),
+            "arch_shapes": {k: list(v) for k, v in supernet.arch_shapes().items()}}
+
+
+def _check_run_dir(out: Path | None, ckpt_path: Path | None, resume: bool, main: bool) -> bool:
+    """True when resuming; refuse to overwrite a run, or to 'resume' nothing (one-line errors)."""
+    if out is None:
+        if resume:
+            raise SpacenasError("resume needs a run dir (--run-dir) holding a checkpoint")
+        return False
+    if ckpt_path.exists() and not resume:
+        raise SpacenasError(f"{out} already holds a search checkpoint: pass --resume to continue it, "
+                            "or use a new run dir")
+    if resume and not ckpt_path.exists():
+        raise SpacenasError(f"nothing to resume: no {ckpt_path.name} in {out}")
+    if main:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SpacenasError(f"cannot create run dir {out}: {e.strerror or e}") from None
+    return resume
+
+
+def _check_meta(out: Path, ck: dict[str, Any], meta: dict[str, Any]) -> None:
+    old = ck.get("meta")
+    if old is None:
+        raise SpacenasError(f"cannot resume {out}: its checkpoint does not record the run's settings")
+    diff = sorted(k for k in meta if json.dumps(meta[k], sort_keys=True) != json.dumps(old.get(k), sort_keys=True))
+    if diff:
+        raise SpacenasError(f"cannot resume {out}: the checkpointed run differs in {', '.join(diff)} "
+                            "(resume with the original options, or use a new run dir)")
+
+
 def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: LoopConfig | dict | None = None,
            run_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
            distributed: DistributedContext | None = None,
@@ -137,9 +177,11 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
     start = 0
     if ctx:
         ctx.install(strategy)
-    resumed = resume and ckpt_path is not None and ckpt_path.exists()
+    meta = _run_meta(strategy, raw, c)
+    resumed = _check_run_dir(out, ckpt_path, resume, main)
     if resumed:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # load_state_dict moves to device
+        _check_meta(out, ck, meta)
         strategy.load_state_dict(ck["strategy"])
         strategy.replay_structure(raw)
         raw.load_state_dict(ck["supernet"])
@@ -151,7 +193,6 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
     if resumed:
         opt.load_state_dict(ck["weight_optimizer"])
     if out is not None and main:
-        out.mkdir(parents=True, exist_ok=True)
         with open(out / "log.jsonl", "w") as f:  # keep exactly the checkpointed epochs
             f.writelines(json.dumps(h) + "\n" for h in history)
 
@@ -211,7 +252,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
                 f.write(json.dumps(rec) + "\n")
             _save(ckpt_path, {"epoch": epoch + 1, "supernet": raw.state_dict(), "strategy": strategy.state_dict(),
                               "weight_optimizer": opt.state_dict(), "data_generator": gen.get_state(),
-                              "history": history, "config": c.model_dump()})
+                              "history": history, "config": c.model_dump(), "meta": meta})
         if ctx:
             ctx.barrier()
     arch = strategy.derive(raw) if main else None
