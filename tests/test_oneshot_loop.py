@@ -223,11 +223,9 @@ def test_registry_names():
 
 
 def _real_parts():
-    try:
-        from spacenas.data import load_dataset
-        from spacenas.nn.supernets import NB201Supernet
-    except ImportError:
-        pytest.skip("real supernet or data loaders not available yet")
+    from spacenas.data import load_dataset
+    from spacenas.nn.supernets import NB201Supernet
+
     return load_dataset, NB201Supernet
 
 
