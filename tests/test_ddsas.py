@@ -184,7 +184,6 @@ def test_cosine_distance_of_one_hot_archs():
 
 # ----- the strategy on the real supernets -----------------------------------------------------
 from spacenas.data import load_dataset  # noqa: E402
-from spacenas.nn.mixed import MixedOp  # noqa: E402
 from spacenas.nn.supernets import DARTSSupernet, NB201Supernet  # noqa: E402
 from spacenas.spaces.nb201 import NB201Space  # noqa: E402
 from spacenas.strategies.oneshot.ddsas import DDSAS  # noqa: E402

@@ -92,3 +92,27 @@ class ActivationMixture(nn.Module):
         if weights.shape != (len(self.acts),):
             raise ValueError(f"activation weights must have shape ({len(self.acts)},), got {tuple(weights.shape)}")
         return mix_activations(x, self.acts, weights, active)
+
+
+def check_edge_activations(activations, ops, parameterized) -> tuple | None:
+    """Validate a per-edge activation list of a fixed network against its edges' ops.
+
+    One entry per edge: an activation name (only on the ``parameterized`` ops, whose leading ReLU
+    it replaces) or ``None`` (keep the op as it is). ``None`` for the whole list passes through.
+    """
+    from spacenas.errors import SpacenasError, unknown
+
+    if activations is None:
+        return None
+    acts = tuple(activations)
+    if len(acts) != len(ops):
+        raise SpacenasError(f"activations needs one entry per edge ({len(ops)}), got {len(acts)}")
+    for name, op in zip(acts, ops):
+        if name is None:
+            continue
+        if name not in ACTIVATIONS:
+            raise unknown("activation", name, ACTIVATIONS)
+        if op not in parameterized:
+            raise SpacenasError(f"activation {name!r} given for op {op!r}; activations apply only to "
+                                f"{', '.join(parameterized)} (use None there)")
+    return acts

@@ -36,8 +36,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spacenas.errors import SpacenasError, unknown
-from spacenas.nn.activations import ACTIVATIONS, make_activation
+from spacenas.errors import SpacenasError
+from spacenas.nn.activations import check_edge_activations, make_activation
 from spacenas.nn.ops import FactorizedReduce, Identity, ReLUConvBN, init_parameters_, make_op
 from spacenas.spaces.base import Arch
 from spacenas.spaces.darts import CONCAT, DARTSSpace
@@ -108,21 +108,12 @@ ACT_OPS: tuple[str, ...] = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil
 def _check_activations(activations, genotype: dict) -> dict[str, list[str | None]] | None:
     """16 names-or-None (normal cell's 8 edges, then the reduction cell's, genotype order) ->
     ``{"normal": [...8], "reduce": [...8]}``; checked against :data:`ACT_OPS`."""
-    if activations is None:
-        return None
-    acts = list(activations)
     pairs = genotype["normal"] + genotype["reduce"]
-    if len(acts) != len(pairs):
-        raise SpacenasError(f"activations needs one entry per genotype edge ({len(pairs)}), got {len(acts)}")
-    for a, (op, _) in zip(acts, pairs):
-        if a is None:
-            continue
-        if a not in ACTIVATIONS:
-            raise unknown("activation", a, ACTIVATIONS)
-        if op not in ACT_OPS:
-            raise SpacenasError(f"activation {a!r} given for op {op!r}; activations apply only to "
-                                f"{', '.join(ACT_OPS)} (use None there)")
+    acts = check_edge_activations(activations, [op for op, _ in pairs], ACT_OPS)
+    if acts is None:
+        return None
     half = len(genotype["normal"])
+    acts = list(acts)
     return {"normal": acts[:half], "reduce": acts[half:]}
 
 

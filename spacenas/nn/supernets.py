@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from spacenas.errors import SpacenasError
+from spacenas.nn.activations import check_edge_activations
 from spacenas.nn.cells import DARTSCell, NB201Cell, ResNetBlock
 from spacenas.nn.derive import derive_darts, derive_nb201
 from spacenas.nn.mixed import MixedOp
@@ -182,7 +183,7 @@ class NB201Net(nn.Module):
         self.arch = arch
         ops = [nb201.OPS[c] for c in arch.choices]
         self.body = NB201Body([[o] for o in ops], C, N, num_classes, in_channels, bn_affine)
-        self.activations = _check_activations(activations, ops, ("nor_conv_1x1", "nor_conv_3x3"))
+        self.activations = check_edge_activations(activations, ops, ("nor_conv_1x1", "nor_conv_3x3"))
         if self.activations is not None:
             from spacenas.nn.activations import make_activation
             for cell in (m for m in self.body.layers if isinstance(m, NB201Cell)):
@@ -193,26 +194,6 @@ class NB201Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
-
-
-def _check_activations(activations, ops: Sequence[str], parameterized: Sequence[str]) -> tuple | None:
-    """Validate a per-edge activation list against the edges' ops (``None`` passes through)."""
-    if activations is None:
-        return None
-    from spacenas.errors import unknown
-    from spacenas.nn.activations import ACTIVATIONS
-    acts = tuple(activations)
-    if len(acts) != len(ops):
-        raise SpacenasError(f"activations needs one entry per edge ({len(ops)}), got {len(acts)}")
-    for name, op in zip(acts, ops):
-        if name is None:
-            continue
-        if name not in ACTIVATIONS:
-            raise unknown("activation", name, ACTIVATIONS)
-        if op not in parameterized:
-            raise SpacenasError(f"activation {name!r} given for op {op!r}; activations apply only to "
-                                f"{', '.join(parameterized)} (use None there)")
-    return acts
 
 
 class DARTSSupernet(_CellSupernet):
