@@ -80,7 +80,7 @@ class RegularizedEvolution(QueryStrategy):
         cfg = self.config
         if cfg.sample_size > cfg.population_size:
             raise SpacenasError(
-                f"RegularizedEvolution: sample_size {cfg.sample_size} is larger than population_size "
+                f"{type(self).__name__}: sample_size {cfg.sample_size} is larger than population_size "
                 f"{cfg.population_size} (allowed: 1..population_size)")
         self.subspace = check_subspace(space, subspace)
         #: (arch, score), oldest first

@@ -28,13 +28,12 @@ import numpy as np
 from pydantic import Field
 
 from spacenas.config import StrictModel
-from spacenas.errors import SpacenasError
 from spacenas.evaluators.base import Result
 from spacenas.evaluators.constraints import (Objective, crowding_distance, is_feasible, non_dominated_sort,
                                              objective_matrix, parse_objectives)
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
-from spacenas.strategies.query.evolution import check_subspace, neighbors_in, sample_arch
+from spacenas.strategies.query.evolution import RegularizedEvolution
 from spacenas.subspace import Subspace
 
 
@@ -77,7 +76,7 @@ def crowded_tournament(rank: Sequence[int], crowd: Sequence[float], draws: Seque
     return best
 
 
-class MOEvolution(QueryStrategy):
+class MOEvolution(RegularizedEvolution):
     """Aging evolution with (rank, crowding) tournaments; see the module docstring."""
 
     Config = MOEvolutionConfig
@@ -85,27 +84,15 @@ class MOEvolution(QueryStrategy):
     multi_objective = True
 
     def __init__(self, space: SearchSpace, seed: int = 0, config=None, subspace: Subspace | None = None) -> None:
-        super().__init__(space, seed, config)
+        super().__init__(space, seed, config, subspace)
         cfg = self.config
         # without objectives: the score alone (fronts = score levels; then it is plain aging evolution
         # with a crowding tie-break)
         self.objectives = parse_objectives(cfg.objectives) if cfg.objectives else (Objective("score", True),)
-        if cfg.sample_size > cfg.population_size:
-            raise SpacenasError(f"MOEvolution: sample_size {cfg.sample_size} is larger than population_size "
-                                f"{cfg.population_size} (allowed: 1..population_size)")
-        self.subspace = check_subspace(space, subspace)
         #: (arch, objective vector in minimization form, feasible), oldest first
         self.population: deque[tuple[Arch, tuple[float, ...], bool]] = deque()
 
-    def ask(self) -> Arch:
-        if len(self.population) < self.config.population_size:
-            return sample_arch(self.space, self.rng, self.subspace)
-        parent = self.population[self.select_parent()][0]
-        nbrs = neighbors_in(self.space, parent, self.subspace)
-        if not nbrs:
-            raise SpacenasError(f"architecture {self.space.format(parent)} has no neighbour to mutate to")
-        return nbrs[int(self.rng.integers(len(nbrs)))]
-
+    # ask() is the parent's: random until the population is full, then mutate a tournament winner
     def select_parent(self) -> int:
         pts = np.array([v for _, v, _ in self.population])
         rank, crowd = rank_and_crowding(pts, [f for _, _, f in self.population])
@@ -113,7 +100,7 @@ class MOEvolution(QueryStrategy):
         return crowded_tournament(rank, crowd, [int(d) for d in draws])
 
     def tell(self, arch: Arch, result: Result) -> None:
-        super().tell(arch, result)
+        QueryStrategy.tell(self, arch, result)  # history only; the population entries are our own
         vec = tuple(float(x) for x in objective_matrix([result], self.objectives)[0])
         self.population.append((arch, vec, is_feasible(result)))
         while len(self.population) > self.config.population_size:
