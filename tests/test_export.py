@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,21 +15,12 @@ from spacenas.nn.supernets import NB201Net
 from spacenas.spaces.darts import DARTSSpace
 from spacenas.spaces.nb201 import NB201Space
 from spacenas.train.export import export, export_onnx, export_torchscript, inference_copy, onnx_available
+from standalone import run_without_spacenas
 
 NB201_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
-# Runs in the fresh process: -I (isolated: no cwd, no PYTHONPATH, no user site) and -S (no site
-# processing, so the editable-install hook of spacenas is not loaded); only the directory that
-# holds torch (and onnx) is put on sys.path.
+# Runs in a fresh process that cannot import spacenas (tests/standalone.py).
 _CHILD = """
-import sys
-sys.path.append(sys.argv[1])
-try:
-    import spacenas
-except ImportError:
-    pass
-else:
-    raise SystemExit("spacenas is importable in the child process")
 import numpy as np
 x = np.load("x.npy")
 if sys.argv[2] == "torchscript":
@@ -46,13 +35,7 @@ np.save("y.npy", y)
 
 
 def _run_fresh(workdir: Path, fmt: str) -> np.ndarray:
-    site = str(Path(torch.__file__).resolve().parent.parent)
-    (workdir / "child.py").write_text(_CHILD)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["OMP_NUM_THREADS"] = "1"
-    proc = subprocess.run([sys.executable, "-I", "-S", "child.py", site, fmt], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_without_spacenas(workdir, _CHILD, fmt)
     return np.load(workdir / "y.npy")
 
 

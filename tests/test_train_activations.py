@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,6 +19,7 @@ from spacenas.spaces.factorized import DARTSActSpace, NB201ActSpace
 from spacenas.spaces.nb201 import NB201Space
 from spacenas.train import train, train_config
 from spacenas.train.loop import build_network, count_madds, fix_activation
+from standalone import run_without_spacenas
 
 NB201 = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 # edges: 0 conv3, 1 conv1, 2 pool, 3 skip, 4 conv3, 5 conv3
@@ -223,14 +220,6 @@ def test_train_darts_act_is_reproducible_and_resumes(small_digits, tmp_path):
 
 
 _CHILD = """
-import sys
-sys.path.append(sys.argv[1])
-try:
-    import spacenas
-except ImportError:
-    pass
-else:
-    raise SystemExit("spacenas is importable in the child process")
 import torch
 x = torch.load("x.pt")
 torch.save(torch.jit.load("model.torchscript.pt")(x), "y.pt")
@@ -255,13 +244,7 @@ def test_cli_trains_nb201_act_and_exports_torchscript(tmp_path, capsys):
     model.load_state_dict(torch.load(run / "weights.pt", weights_only=True))
     x = torch.randn(3, 1, 8, 8, generator=_gen(4))
     torch.save(x, run / "x.pt")
-    (run / "child.py").write_text(_CHILD)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["OMP_NUM_THREADS"] = "1"
-    site = str(Path(torch.__file__).resolve().parent.parent)
-    proc = subprocess.run([sys.executable, "-I", "-S", "child.py", site], cwd=run, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_without_spacenas(run, _CHILD)
     with torch.no_grad():
         assert torch.allclose(torch.load(run / "y.pt"), model.eval()(x), atol=1e-5)
     # --activation: one fixed activation instead of the searched ones (also lifts a plain nb201 arch)

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +18,7 @@ from spacenas.spaces.mobilenet import MobileNetSpace
 from spacenas.train import train, train_config
 from spacenas.train.export import inference_copy
 from spacenas.train.loop import count_madds
+from standalone import run_without_spacenas
 
 ARCH = "72327343336853161425"
 TINY = {"stem_width": 4, "widths": [4, 4, 6, 6, 8], "head_width": 8}  # keeps training tests fast
@@ -172,14 +169,6 @@ def test_learns_digits(digits):
 
 
 _CHILD = """
-import sys
-sys.path.append(sys.argv[1])
-try:
-    import spacenas
-except ImportError:
-    pass
-else:
-    raise SystemExit("spacenas is importable in the child process")
 import numpy as np
 import torch
 x = np.load("x.npy")
@@ -203,13 +192,7 @@ def test_cli_trains_exports_and_the_export_runs_without_spacenas(tmp_path, capsy
     model.load_state_dict(torch.load(run / "weights.pt", weights_only=True))
     x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(3))
     np.save(tmp_path / "x.npy", x.numpy())
-    (tmp_path / "child.py").write_text(_CHILD)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["OMP_NUM_THREADS"] = "1"
-    site = str(Path(torch.__file__).resolve().parent.parent)
-    proc = subprocess.run([sys.executable, "-I", "-S", "child.py", site, str(run / "model.torchscript.pt")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_without_spacenas(tmp_path, _CHILD, str(run / "model.torchscript.pt"))
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), inference_copy(model)(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
