@@ -34,11 +34,11 @@ _EXPORTS: dict[str, str] = {
     "build_runner": "spacenas.sweep:build_runner",
     "run_search": "spacenas.sweep:run_search",
     "run_sweep": "spacenas.sweep:sweep",
-    "load_runs": "spacenas.report:load_runs",
+    "load_runs": "spacenas.reporting.report:load_runs",
     "load_dataset": "spacenas.data:load_dataset",
-    "build_search": "spacenas.oneshot_cli:build_search",
+    "build_search": "spacenas.strategies.oneshot.build:build_search",
     "search_oneshot": "spacenas.strategies.oneshot.loop:search",
-    "write_report": "spacenas.report:write_report",
+    "write_report": "spacenas.reporting.report:write_report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from spacenas.errors import unknown
+from spacenas.errors import SpacenasError, unknown
 
 SPACES: dict[str, str] = {
     "nb201": "spacenas.spaces.nb201:NB201Space",
@@ -39,6 +39,65 @@ ONESHOT_STRATEGIES: dict[str, str] = {
 }
 
 
+#: supernet class of each space that one-shot methods search (``spacenas search --method darts``)
+SUPERNETS: dict[str, str] = {
+    "nb201": "spacenas.nn.supernets:NB201Supernet",
+    "darts": "spacenas.nn.supernets:DARTSSupernet",
+}
+
+#: spaces searched by query-based methods through a supernet trained on image data
+#: (``RunSpec.dataset`` names the data set): name -> evaluator class
+SUPERNET_SPACES: dict[str, str] = {
+    "mobilenet": "spacenas.evaluators.supernet_run:SupernetRunEvaluator",
+}
+
+#: spaces with a tabular benchmark: name -> factory ``(dataset, search_metric, constraints, objectives)``
+#: of the query evaluator on that table (the one-shot loop also reads the derived arch's entry there)
+TABLES: dict[str, str] = {
+    "nb201": "spacenas.evaluators.table:nb201_evaluator",
+}
+
+#: spaces with a benchmark table of trained archs: name -> lookup ``(arch, dataset) -> {"valid", "test"} | None``
+BENCHMARKS: dict[str, str] = {
+    "nb201": "spacenas.evaluators.table:nb201_entry",
+}
+
+#: default budget per space, in the evaluator's unit (NB201: unique queries); see docs/protocol.md
+DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100, "mobilenet": 100}
+
+#: methods of ``spacenas autospace-search`` (search in a layer-wise space)
+AUTOSPACE_METHODS: dict[str, str] = {
+    "proxyless": "spacenas.strategies.autospace.build:proxyless_blocks",
+    "random": "spacenas.strategies.autospace.build:random_layerwise_search",
+}
+
+#: preferred row order of methods in reports; other names follow alphabetically
+METHOD_ORDER: tuple[str, ...] = ("random", "reinforce", "evolution", "local", "dsm", "mo-evolution")
+
+#: one line of description per space and per method (``spacenas list``)
+SPACE_DESCRIPTIONS: dict[str, str] = {
+    "nb201": "NAS-Bench-201 cell: 6 edges x 5 ops, with the benchmark table (cifar10, cifar100, imagenet16-120)",
+    "darts": "DARTS cells: normal + reduce, 14 edges x 8 ops, 2 inputs per node",
+    "nb201-act": "NB201 cell with a searched activation per edge (A-DARTS)",
+    "darts-act": "DARTS cells with a searched activation per edge (A-DARTS)",
+    "open-cell": "open cells of inverted-residual blocks (AutoSpace)",
+    "mobilenet": "MobileNetV2-like layer-wise space, searched through a trained supernet",
+}
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "random": "random search (query-based)",
+    "evolution": "regularized evolution (query-based)",
+    "reinforce": "REINFORCE with a softmax policy per decision (query-based)",
+    "local": "local search over neighbours (query-based)",
+    "dsm": "DSM-NAS: search around good archs in a shrinking ball (query-based)",
+    "mo-evolution": "multi-objective regularized evolution (query-based)",
+    "darts": "DARTS: differentiable mixing weights, bi-level (one-shot)",
+    "gdas": "GDAS: Gumbel-softmax sampled paths (one-shot)",
+    "drnas": "DrNAS: Dirichlet mixing weights, optional progressive widening (one-shot)",
+    "ddsas": "DDSAS: sampled subspaces with saliency (one-shot)",
+    "adarts": "A-DARTS: factorized op and activation mixtures (one-shot)",
+}
+
+
 def _load(target: str) -> Any:
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -66,3 +125,41 @@ def oneshot_strategy(name: str):
 
 def methods() -> list[str]:
     return sorted({*QUERY_STRATEGIES, *ONESHOT_STRATEGIES})
+
+
+def load(target: str) -> Any:
+    """Import a registry entry ``"module:attribute"``."""
+    return _load(target)
+
+
+def has_table(space: str) -> bool:
+    """Whether ``space`` has a tabular benchmark (query evaluator and benchmark lookups)."""
+    return space in TABLES
+
+
+def benchmark_entry(space: str, dataset: str | None, arch) -> dict[str, float] | None:
+    """``{"valid", "test"}`` accuracy of ``arch`` in the benchmark table of ``space`` on ``dataset``;
+    None where ``space`` has no table or the table has no such data set."""
+    if space not in BENCHMARKS or dataset is None:
+        return None
+    return _load(BENCHMARKS[space])(arch, dataset)
+
+
+def table_evaluator(space: str, dataset: str, search_metric: str = "valid",
+                    constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None):
+    """The query evaluator on the benchmark table of ``space``; a space without one is an error."""
+    get(SPACES, space, "space")  # unknown space -> SpacenasError
+    if space in SUPERNET_SPACES:
+        raise SpacenasError(f"space {space!r} is searched through a trained supernet, not a table: "
+                            "use build_runner / run_search with a RunSpec")
+    if space not in TABLES:
+        raise SpacenasError(f"space {space!r} cannot be searched by query-based methods (allowed: "
+                            f"{', '.join([*TABLES, *SUPERNET_SPACES])})")
+    return _load(TABLES[space])(dataset, search_metric, constraints, objectives)
+
+
+def default_budget(space: str) -> int:
+    if space not in DEFAULT_BUDGETS:
+        raise SpacenasError(f"no default budget for space {space!r}; pass --budget (defaults exist for: "
+                            f"{', '.join(DEFAULT_BUDGETS)})")
+    return DEFAULT_BUDGETS[space]

@@ -5,7 +5,8 @@ import types
 import pytest
 
 from spacenas import registry
-from spacenas.cli import main, parse_options
+from spacenas.cli.main import main
+from spacenas.cli.options import key_values, method_options
 from spacenas.config import StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.strategies.base import QueryStrategy
@@ -58,16 +59,32 @@ def test_search_json_and_options(capsys, fake, tmp_path):
 
 def test_parse_options():
     # values are JSON when they parse, text otherwise; sweeps scope keys by method
-    assert parse_options(["a=3", "b=0.5", "c=x", "d=[1,2]"], ["m"], scoped=False) == \
+    assert method_options(["a=3", "b=0.5", "c=x", "d=[1,2]"], ["m"], scoped=False) == \
         {"m": {"a": 3, "b": 0.5, "c": "x", "d": [1, 2]}}
-    assert parse_options(["dsm.k=4", "random.x=true"], ["random", "dsm"], scoped=True) == \
+    assert method_options(["dsm.k=4", "random.x=true"], ["random", "dsm"], scoped=True) == \
         {"dsm": {"k": 4}, "random": {"x": True}}
     with pytest.raises(SpacenasError, match="method.key=value"):
-        parse_options(["k=4"], ["random", "dsm"], scoped=True)
+        method_options(["k=4"], ["random", "dsm"], scoped=True)
     with pytest.raises(SpacenasError, match="not run here"):
-        parse_options(["foo.k=4"], ["random", "dsm"], scoped=True)
+        method_options(["foo.k=4"], ["random", "dsm"], scoped=True)
     with pytest.raises(SpacenasError, match="key=value"):
-        parse_options(["k"], ["m"], scoped=False)
+        method_options(["k"], ["m"], scoped=False)
+
+
+def test_nested_keys():
+    # search: a dotted key is a nested option of the one method, not a method name
+    assert method_options(["progressive.stages=3", "progressive.width=[1,2]", "lr=0.1"], ["drnas"], scoped=False) == \
+        {"drnas": {"progressive": {"stages": 3, "width": [1, 2]}, "lr": 0.1}}
+    # a JSON object value and dotted keys merge; sweeps take method.a.b=v
+    assert method_options(['p={"a": 1}', "p.b=2"], ["m"], scoped=False) == {"m": {"p": {"a": 1, "b": 2}}}
+    assert method_options(["dsm.p.q=1"], ["random", "dsm"], scoped=True) == {"dsm": {"p": {"q": 1}}}
+    assert key_values(["shape=[1, 2]", "a.b.c=x"], "--supernet") == {"shape": [1, 2], "a": {"b": {"c": "x"}}}
+    with pytest.raises(SpacenasError, match="'a' is already set to 1"):
+        key_values(["a=1", "a.b=2"])
+    with pytest.raises(SpacenasError, match="empty key part"):
+        key_values(["a..b=2"])
+    with pytest.raises(SpacenasError, match="bad --supernet 'x': expected key=value"):
+        key_values(["x"], "--supernet")
 
 
 BAD = [
@@ -128,24 +145,33 @@ def test_unreadable_run_dir(capsys, tmp_path):
     assert rc == 2 and "cannot use run dir" in err
 
 
-def test_oneshot_hook(capsys, monkeypatch):
+def fake_oneshot(monkeypatch):
+    """Replace the one-shot library call; return the dict its configs are recorded in."""
+    from spacenas.strategies.oneshot import build
+
     monkeypatch.setitem(registry.ONESHOT_STRATEGIES, "fakeshot", "nowhere:Nothing")
-    monkeypatch.setitem(sys.modules, "spacenas.oneshot_cli", None)  # module missing
-    rc, _, err = run(capsys, "search", "--method", "fakeshot")
-    assert rc == 2 and "one-shot methods are not available" in err
     seen = {}
-    mod = types.ModuleType("spacenas.oneshot_cli")
-    mod.run = lambda args: seen.update(vars(args)) or 0
-    monkeypatch.setitem(sys.modules, "spacenas.oneshot_cli", mod)
-    rc, _, _ = run(capsys, "search", "--method", "fakeshot", "--epochs", "2", "--progressive")
-    assert rc == 0
+
+    def run_oneshot(config, **kw):
+        seen.update(config.model_dump())
+        raise SystemExit(0)
+    monkeypatch.setattr(build, "run_oneshot", run_oneshot)
+    return seen
+
+
+def test_oneshot_hook(capsys, monkeypatch):
+    seen = fake_oneshot(monkeypatch)
+    with pytest.raises(SystemExit):
+        main(["search", "--method", "fakeshot", "--epochs", "2", "--progressive"])
     assert seen["data"] == "digits" and seen["device"] == "cpu" and seen["epochs"] == 2 and seen["progressive"]
     rc, _, err = run(capsys, "search", "--method", "fakeshot", "--budget", "5")
     assert rc == 2 and "--budget: only for query-based methods" in err
+    rc, _, err = run(capsys, "search", "--method", "fakeshot", "--resume")
+    assert rc == 2 and "--resume needs --run-dir" in err
 
 
 def test_show_and_report_html_subcommands(tmp_path, capsys):
-    from spacenas.cli import main as cli_main
+    from spacenas.cli.main import main as cli_main
 
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     assert cli_main(["show", arch, "--space", "nb201", "--out", str(tmp_path / "cell")]) == 0

@@ -1,14 +1,14 @@
-"""``spacenas search`` for one-shot methods (darts, gdas, drnas, ...): data + supernet + strategy
-from names, the bi-level search, and the derived architecture printed epoch by epoch.
+"""One-shot search from names: data + supernet + strategy (:func:`build_search`), and the whole
+search as one call (:func:`run_oneshot`, what ``spacenas search --method darts ...`` runs).
 
-``--set key=value`` options are routed by name to the loop (:class:`LoopConfig`: ``batch_size``,
-``lr``, ``max_steps``, ``dataset`` ...), the method's config (``arch_lr``, ``anchor``,
-``second_order``, ``progressive`` ...) or the supernet constructor (``C``, ``N``, ``layers``,
-``bn_affine`` ...). On NB201 the benchmark accuracies of the derived arch are printed when the
-data set is one of the benchmark's (cifar10, cifar100, imagenet16-120); for other data,
-``--set dataset=cifar10`` prints the CIFAR-10 table entry of the arch found.
+Options (a flat ``{key: value}``) are routed by name to the loop (:class:`LoopConfig`:
+``batch_size``, ``lr``, ``max_steps``, ``dataset`` ...), the method's config (``arch_lr``,
+``anchor``, ``second_order``, ``progressive`` ...) or the supernet constructor (``C``, ``N``,
+``layers``, ``bn_affine`` ...). Where the space has a benchmark table (NB201) the table's
+accuracies of the derived arch are reported when the data set is one of the table's; for other
+data, the option ``dataset=cifar10`` names the table's data set.
 
-Seeds: one ``--seed`` s gives the supernet initialisation (s), the strategy's sampling (s+1),
+Seeds: one ``seed`` s gives the supernet initialisation (s), the strategy's sampling (s+1),
 the 50/50 search split (s+2) and the batch order (s), each from its own generator.
 Launched by ``torchrun --nproc_per_node=G``, every process runs one rank
 (:mod:`spacenas.strategies.oneshot.distributed`).
@@ -16,27 +16,21 @@ Launched by ``torchrun --nproc_per_node=G``, every process runs one rank
 from __future__ import annotations
 
 import inspect
-import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from tqdm.auto import tqdm
+from pydantic import Field
 
 from spacenas import registry
-from spacenas.config import build_config
+from spacenas.config import StrictModel, build_config, parse_device
 from spacenas.errors import SpacenasError, unknown
 from spacenas.strategies.oneshot.base import OneShotStrategy
 from spacenas.strategies.oneshot.loop import LoopConfig, OneShotResult, search
 
-#: supernet class of each space that has one
-SUPERNETS: dict[str, str] = {
-    "nb201": "spacenas.nn.supernets:NB201Supernet",
-    "darts": "spacenas.nn.supernets:DARTSSupernet",
-}
-#: supernet arguments that come from the data or the seed, never from --set
-_NET_FIXED = {"self", "num_classes", "in_channels", "generator", "act_mixture"}
-#: search epochs when neither --epochs nor --set epochs is given (digits: a CPU-minutes default)
+#: supernet arguments that come from the data or the seed, never from options
+NET_FIXED = {"self", "num_classes", "in_channels", "generator", "act_mixture"}
+#: search epochs when neither ``epochs`` nor the option ``epochs`` is given (digits: a CPU-minutes default)
 DEFAULT_EPOCHS = {"digits": 10}
 
 
@@ -50,7 +44,27 @@ class BuiltSearch:
     data: str
 
 
-def _route(options: dict[str, Any], tables: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
+class OneShotSearchConfig(StrictModel):
+    """One one-shot search, as :func:`run_oneshot` takes it (the ``spacenas search`` flags of a
+    one-shot method)."""
+
+    space: str = "nb201"
+    method: str
+    data: str = "digits"
+    data_dir: str | None = None
+    seed: int = Field(0, ge=0)
+    epochs: int | None = Field(None, ge=1)
+    progressive: bool = False
+    #: loop / strategy / supernet options by key (routed by name, see the module docstring)
+    options: dict[str, Any] = Field(default_factory=dict)
+    device: str = "cpu"
+    run_dir: str | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+def route_options(options: dict[str, Any], tables: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
+    """Send every option to the first table that has its key; unknown keys are errors."""
     out: dict[str, dict[str, Any]] = {k: {} for k in tables}
     for key, value in options.items():
         homes = [name for name, keys in tables.items() if key in keys]
@@ -59,16 +73,6 @@ def _route(options: dict[str, Any], tables: dict[str, set[str]]) -> dict[str, di
             raise unknown("option", key, allowed)
         out[homes[0]][key] = value
     return out
-
-
-def parse_device(device: str | torch.device | None) -> torch.device:
-    try:
-        dev = torch.device(device or "cpu")
-    except RuntimeError:
-        raise SpacenasError(f"unknown device {device!r} (allowed: cpu, cuda, cuda:N, mps)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SpacenasError(f"device {device!r} requested but CUDA is not available here (use --device cpu)")
-    return dev
 
 
 def build_search(space: str, method: str, data: str = "digits", *, data_dir: str | None = None, seed: int = 0,
@@ -80,12 +84,12 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     from spacenas.strategies.oneshot.progressive import default_progressive
 
     cls = registry.oneshot_strategy(method)
-    if space not in SUPERNETS:
-        raise unknown("space for one-shot search", space, sorted(SUPERNETS))
-    net_cls = registry._load(SUPERNETS[space])
-    net_keys = set(inspect.signature(net_cls).parameters) - _NET_FIXED
-    routed = _route(dict(options or {}), {"loop": set(LoopConfig.model_fields), "strategy": set(cls.Config.model_fields),
-                                          "supernet": net_keys})
+    if space not in registry.SUPERNETS:
+        raise unknown("space for one-shot search", space, sorted(registry.SUPERNETS))
+    net_cls = registry.load(registry.SUPERNETS[space])
+    net_keys = set(inspect.signature(net_cls).parameters) - NET_FIXED
+    routed = route_options(dict(options or {}), {"loop": set(LoopConfig.model_fields),
+                                                 "strategy": set(cls.Config.model_fields), "supernet": net_keys})
     strat = routed["strategy"]
     if progressive:
         if "progressive" not in cls.Config.model_fields:
@@ -115,61 +119,31 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     return BuiltSearch(strategy, net.to(dev), train, valid, loop, data)
 
 
-def _epoch_line(rec: dict[str, Any]) -> str:
-    parts = [f"epoch {rec['epoch']:>3}", f"lr {rec['lr']:.4f}", f"train {rec.get('train_loss', float('nan')):.3f}"
-             f"/{100 * rec.get('train_acc', float('nan')):.1f}%"]
-    if "valid_loss" in rec:
-        parts.append(f"valid {rec['valid_loss']:.3f}/{100 * rec['valid_acc']:.1f}%")
-    parts.append(rec["arch"])
-    if "benchmark" in rec:
-        b = rec["benchmark"]
-        parts.append(f"[{b['dataset']} table: valid {b['valid']:.2f} test {b['test']:.2f}]")
-    return "  ".join(parts)
+def run_oneshot(config: OneShotSearchConfig, *, callback: Callable[[dict[str, Any]], None] | None = None,
+                on_start: Callable[[BuiltSearch, torch.device, Any], None] | None = None
+                ) -> tuple[OneShotResult, BuiltSearch, bool]:
+    """Build and run one one-shot search (one rank of it under torchrun).
 
-
-def run(args) -> int:
-    """Entry point used by ``spacenas search`` for one-shot methods. Reads ``args.space``,
-    ``method``, ``data``, ``data_dir``, ``device``, ``epochs``, ``progressive``, ``seed``,
-    ``run_dir``, ``resume``, ``options`` (the ``--set`` pairs), ``no_progress`` and ``json``."""
+    ``callback(record)`` gets every epoch's record, ``on_start(built, device, ctx)`` is called once
+    the search is built. Returns ``(result, built, is_main)``; ``is_main`` is False on the other
+    ranks of a distributed run."""
     from spacenas.strategies.oneshot.distributed import init_from_env
 
-    if getattr(args, "resume", False) and not getattr(args, "run_dir", None):
-        raise SpacenasError("--resume needs --run-dir (the dir of the run to continue)")
-    dev = parse_device(getattr(args, "device", None))
-    ctx, dev = init_from_env(str(dev))
+    if config.resume and not config.run_dir:
+        raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
+    ctx, dev = init_from_env(str(parse_device(config.device)))
     try:
-        return _run(args, ctx, dev)
+        built = build_search(config.space, config.method, config.data, data_dir=config.data_dir, seed=config.seed,
+                             epochs=config.epochs, progressive=config.progressive, options=config.options,
+                             device=dev)
+        main = ctx is None or ctx.is_main
+        if on_start is not None and main:
+            on_start(built, dev, ctx)
+        res = search(built.strategy, built.supernet, built.train, built.valid, built.loop, run_dir=config.run_dir,
+                     resume=config.resume, progress=config.progress, distributed=ctx,
+                     callback=callback)
+        return res, built, main
     finally:
         if ctx is not None:
             import torch.distributed as dist
             dist.destroy_process_group()
-
-
-def _run(args, ctx, dev) -> int:
-    from spacenas.cli import parse_options
-
-    opts = parse_options(getattr(args, "options", None), [args.method], scoped=False).get(args.method, {})
-    built = build_search(args.space, args.method, getattr(args, "data", None) or "digits",
-                         data_dir=getattr(args, "data_dir", None), seed=int(getattr(args, "seed", 0)),
-                         epochs=getattr(args, "epochs", None), progressive=bool(getattr(args, "progressive", False)),
-                         options=opts, device=dev)
-    main = ctx is None or ctx.is_main
-    quiet = bool(getattr(args, "json", False))
-    if main and not quiet:
-        world = f", {ctx.world_size} processes" if ctx else ""
-        print(f"{args.method} on {args.space}/{built.data}: {built.loop.epochs} epochs, device {dev}{world}")
-    res: OneShotResult = search(built.strategy, built.supernet, built.train, built.valid, built.loop,
-                                run_dir=getattr(args, "run_dir", None), resume=bool(getattr(args, "resume", False)),
-                                progress=not getattr(args, "no_progress", False), distributed=ctx,
-                                callback=None if quiet else (lambda rec: tqdm.write(_epoch_line(rec))))
-    if not main:
-        return 0
-    if quiet:
-        print(json.dumps({"method": args.method, "space": args.space, "data": built.data, "arch": res.arch_text,
-                          "benchmark": res.benchmark, "scores": res.scores, "run_dir": res.run_dir}, indent=2))
-        return 0
-    print(f"derived  {res.arch_text}")
-    if res.benchmark is not None:
-        print(f"         {built.loop.dataset} table (NB201, 200 epochs): valid {res.benchmark['valid']:.2f} "
-              f"test {res.benchmark['test']:.2f}")
-    return 0
