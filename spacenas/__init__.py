@@ -38,6 +38,18 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "spacenas.data:load_dataset",
     "build_search": "spacenas.strategies.oneshot.build:build_search",
     "search_oneshot": "spacenas.strategies.oneshot.loop:search",
+    "OneShotSearchConfig": "spacenas.strategies.oneshot.build:OneShotSearchConfig",
+    "run_oneshot": "spacenas.strategies.oneshot.build:run_oneshot",
+    "LearnSpaceConfig": "spacenas.strategies.autospace.build:LearnSpaceConfig",
+    "learn_space": "spacenas.strategies.autospace.build:learn_space",
+    "LayerwiseSearchConfig": "spacenas.strategies.autospace.build:LayerwiseSearchConfig",
+    "search_layerwise": "spacenas.strategies.autospace.build:search_layerwise",
+    "make_plan": "spacenas.strategies.autospace.build:make_plan",
+    "load_space_file": "spacenas.strategies.autospace.build:load_space_file",
+    "TrainJob": "spacenas.train.job:TrainJob",
+    "train_and_export": "spacenas.train.job:train_and_export",
+    "write_html_report": "spacenas.reporting.html:write_html_report",
+    "render_arch": "spacenas.reporting.pictures:render_arch",
     "write_report": "spacenas.reporting.report:write_report",
 }
 
