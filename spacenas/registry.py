@@ -77,24 +77,49 @@ METHOD_ORDER: tuple[str, ...] = ("random", "reinforce", "evolution", "local", "d
 #: one line of description per space and per method (``spacenas list``)
 SPACE_DESCRIPTIONS: dict[str, str] = {
     "nb201": "NAS-Bench-201 cell: 6 edges x 5 ops, with the benchmark table (cifar10, cifar100, imagenet16-120)",
-    "darts": "DARTS cells: normal + reduce, 14 edges x 8 ops, 2 inputs per node",
+    "darts": "DARTS cell space: a normal and a reduction cell, 4 nodes each with two (input, op) pairs",
     "nb201-act": "NB201 cell with a searched activation per edge (A-DARTS)",
     "darts-act": "DARTS cells with a searched activation per edge (A-DARTS)",
-    "open-cell": "open cells of inverted-residual blocks (AutoSpace)",
-    "mobilenet": "MobileNetV2-like layer-wise space, searched through a trained supernet",
+    "open-cell": "AutoSpace open cell: a DAG of inner nodes with a width ratio and an aggregation",
+    "mobilenet": "MobileNet-like space of DSM-NAS (MBConv kernel/expansion/depth), searched via a trained supernet",
 }
 METHOD_DESCRIPTIONS: dict[str, str] = {
-    "random": "random search (query-based)",
-    "evolution": "regularized evolution (query-based)",
-    "reinforce": "REINFORCE with a softmax policy per decision (query-based)",
-    "local": "local search over neighbours (query-based)",
-    "dsm": "DSM-NAS: search around good archs in a shrinking ball (query-based)",
-    "mo-evolution": "multi-objective regularized evolution (query-based)",
-    "darts": "DARTS: differentiable mixing weights, bi-level (one-shot)",
-    "gdas": "GDAS: Gumbel-softmax sampled paths (one-shot)",
-    "drnas": "DrNAS: Dirichlet mixing weights, optional progressive widening (one-shot)",
-    "ddsas": "DDSAS: sampled subspaces with saliency (one-shot)",
-    "adarts": "A-DARTS: factorized op and activation mixtures (one-shot)",
+    "random": "random search: uniform samples, no repeats while unseen archs remain (query-based)",
+    "evolution": "regularized (aging) evolution, Real et al. 2019 (query-based)",
+    "reinforce": "REINFORCE with per-decision categorical logits (query-based)",
+    "local": "local search: best-improvement hill climbing with random restarts (query-based)",
+    "dsm": "DSM-NAS: a GNN+LSTM controller picks among subspaces (balls) around good archs (query-based)",
+    "mo-evolution": "multi-objective aging evolution with NSGA-II-style selection (query-based)",
+    "darts": "DARTS: softmax mixing weights, first- or second-order (one-shot)",
+    "gdas": "GDAS: one op per edge by hard Gumbel-softmax, straight-through gradients (one-shot)",
+    "drnas": "DrNAS: Dirichlet architecture distributions, optional progressive pruning and widening (one-shot)",
+    "ddsas": "DDSAS: UCB subspace sampling + differentiable search inside it (one-shot)",
+    "adarts": "A-DARTS: factorized op x activation architecture parameters (one-shot)",
+}
+
+
+#: methods of ``spacenas autospace-search``
+AUTOSPACE_METHOD_DESCRIPTIONS: dict[str, str] = {
+    "proxyless": "ProxylessNAS binary gates with an MAdds penalty (Eq. 6) in a layer-wise space (autospace-search)",
+    "random": "random archs of a layer-wise space, each trained briefly, best by validation (autospace-search)",
+}
+
+#: data sets: image data (one-shot search, supernets, retraining) and benchmark-table data sets
+DATASET_DESCRIPTIONS: dict[str, str] = {
+    "digits": "8x8 handwritten digits, 10 classes (embedded via scikit-learn; no files needed)",
+    "fashion-mnist": "Fashion-MNIST 28x28 grey images, 10 classes (files under --data-dir)",
+    "cifar10": "CIFAR-10 32x32 images, 10 classes (files under --data-dir); an NB201 table data set",
+    "cifar100": "CIFAR-100 32x32 images, 100 classes (files under --data-dir); an NB201 table data set",
+    "imagenet16-120": "ImageNet 16x16, 120 classes (files under --data-dir); an NB201 table data set",
+    "ninapro": "NAS-Bench-360 NinaPro task: NB201 archs' accuracy table (query-based search only)",
+    "darcy": "NAS-Bench-360 Darcy flow task: NB201 archs' score table (query-based search only)",
+}
+
+#: torch device kinds ``--device`` takes
+DEVICE_DESCRIPTIONS: dict[str, str] = {
+    "cpu": "the CPU (default)",
+    "cuda": "the current CUDA GPU; cuda:N names GPU N",
+    "mps": "Apple-silicon GPU (Metal)",
 }
 
 

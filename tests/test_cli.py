@@ -182,3 +182,60 @@ def test_show_and_report_html_subcommands(tmp_path, capsys):
     assert "<table" in (tmp_path / "r.html").read_text()
     assert cli_main(["train", "--arch", "|bad|", "--space", "nb201", "--data", "digits"]) == 2
     assert "bad NB201 arch" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from spacenas import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"spacenas {__version__}"
+
+
+@pytest.mark.parametrize("what, names", [
+    ("spaces", lambda: list(registry.SPACES)),
+    ("methods", lambda: [*registry.QUERY_STRATEGIES, *registry.ONESHOT_STRATEGIES, *registry.AUTOSPACE_METHODS]),
+    ("datasets", lambda: list(registry.DATASET_DESCRIPTIONS)),
+    ("devices", lambda: ["cpu", "cuda", "mps"]),
+])
+def test_list(capsys, what, names):
+    assert main(["list", what]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == names()
+    assert all(len(ln.split()) > 2 for ln in lines)  # every name has a description
+
+
+def test_list_datasets_covers_every_loadable_and_table_data_set():
+    from spacenas.benchmarks.hw import ALL_DATASETS
+    from spacenas.data import DATASETS
+
+    assert set(registry.DATASET_DESCRIPTIONS) == set(DATASETS) | set(ALL_DATASETS)
+
+
+def test_quiet_and_verbose(tmp_path, capsys):
+    run_dir = str(tmp_path / "r")
+    assert main(["search", "--method", "random", "--budget", "5", "--run-dir", run_dir, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["report", run_dir, "--no-plots"]) == 0
+    assert "wrote" in capsys.readouterr().err
+    assert main(["-q", "report", run_dir, "--no-plots"]) == 0
+    out = capsys.readouterr()
+    assert "wrote" not in out.err and "random" in out.out  # the table still prints
+    assert main(["-v", "report", run_dir, "--no-plots"]) == 0
+    assert "wrote" in capsys.readouterr().err
+    rc, _, err = run(capsys, "-q", "-v", "list", "spaces")
+    assert rc == 2 and "not allowed with" in err
+
+
+def test_help_imports_neither_torch_nor_matplotlib():
+    import os
+    import subprocess
+
+    code = ("import sys\nfrom spacenas.cli.main import main\n"
+            "for argv in (['--help'], ['search', '--help'], ['train', '--help'], ['list', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'matplotlib', 'numpy', 'pydantic') if m in sys.modules))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "usage: spacenas" in p.stdout and "usage: spacenas search" in p.stdout
+    assert p.stdout.strip().splitlines()[-1] == "HEAVY []"

@@ -3,7 +3,9 @@ HTML page (:func:`spacenas.reporting.html.write_html_report`)."""
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(r: argparse.ArgumentParser) -> None:
@@ -26,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
     rep = write_report(args.dir, out=args.out, plots=not args.no_plots)
     print(rep.markdown)
     for path in rep.files:
-        print(f"wrote {path}", file=sys.stderr)
+        log.info(f"wrote {path}")
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from typing import Any
 
 from spacenas import registry
@@ -20,6 +20,8 @@ from spacenas.errors import SpacenasError
 
 DATASETS_HELP = "cifar10, cifar100, imagenet16-120, ninapro, darcy"
 DEFAULT_CHECKPOINT_EVERY = 25
+
+log = logging.getLogger(__name__)
 
 
 def add_hw_arguments(p: argparse.ArgumentParser) -> None:
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if res.objectives and args.run_dir and len(res.objectives) == 2:
         from spacenas.reporting.plots import plot_pareto_run
 
-        print(f"wrote {plot_pareto_run(res, args.run_dir)}", file=sys.stderr)
+        log.info(f"wrote {plot_pareto_run(res, args.run_dir)}")
     return 0
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 
 from spacenas.cli.options import check_resume, key_values, nonneg_int, positive_int
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"test accuracy {result.test_acc:.2f}%  (loss {result.test_loss:.4f})")
         print(f"params {result.params / 1e6:.3f}M  MAdds {result.madds / 1e6:.1f}M  train time {result.seconds:.0f}s")
         for f in files:
-            print(f"wrote {f}", file=sys.stderr)
+            log.info(f"wrote {f}")
     return 0
