@@ -239,3 +239,18 @@ def test_help_imports_neither_torch_nor_matplotlib():
     assert p.returncode == 0, p.stderr
     assert "usage: spacenas" in p.stdout and "usage: spacenas search" in p.stdout
     assert p.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_registry_says_which_spaces_have_a_table():
+    from spacenas.spaces.nb201 import NB201Space
+
+    arch = NB201Space().sample(__import__("numpy").random.default_rng(0))
+    entry = registry.benchmark_entry("nb201", "cifar10", arch)
+    assert set(entry) == {"valid", "test"} and 0 < entry["test"] <= 100
+    assert registry.benchmark_entry("nb201", "digits", arch) is None  # not a table data set
+    assert registry.benchmark_entry("darts", "cifar10", arch) is None  # no table
+    with pytest.raises(SpacenasError, match="cannot be searched by query-based methods"):
+        registry.table_evaluator("darts", "cifar10")
+    with pytest.raises(SpacenasError, match="through a trained supernet"):
+        registry.table_evaluator("mobilenet", "digits")
+    assert registry.table_evaluator("nb201", "cifar10").__class__.__name__ == "TabularEvaluator"
