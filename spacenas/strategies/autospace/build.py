@@ -146,8 +146,6 @@ def learn_space(config: LearnSpaceConfig, *, say: Say = _quiet, on_round: Callab
     (with ``"rounds"``: the number of rounds)."""
     from spacenas.strategies.autospace import AutoSpace, AutoSpaceConfig
 
-    if config.resume and not config.run_dir:
-        raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
     out = check_out_file(config.out)
     dev = str(parse_device(config.device))
     opts = split_options(config.options, {"dea": set(AutoSpaceConfig.model_fields), "plan": PLAN_KEYS}, "autospace")

@@ -129,8 +129,6 @@ def run_oneshot(config: OneShotSearchConfig, *, callback: Callable[[dict[str, An
     ranks of a distributed run."""
     from spacenas.strategies.oneshot.distributed import init_from_env
 
-    if config.resume and not config.run_dir:
-        raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
     ctx, dev = init_from_env(str(parse_device(config.device)))
     try:
         built = build_search(config.space, config.method, config.data, data_dir=config.data_dir, seed=config.seed,
