@@ -7,6 +7,7 @@ current). Every value and every paper number in those pages is read from the pre
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -71,13 +72,20 @@ step time exists.
 """
 
 
+def _ref(table: str) -> str | None:
+    """``"DrNAS Table 4"`` of ``"DrNAS Table 4, GDAS row"`` (the paper and the table or figure)."""
+    m = re.match(r"\S+ (?:Table|Fig\.) [^\s,/(]+", table)
+    return m.group(0) if m else None
+
+
 def reproduce_markdown() -> str:
     rows = ["| paper table / figure | preset | paper's numbers | ours | needs |", "| --- | --- | --- | --- | --- |"]
     for name in list_presets():
         p = load_preset(name)
-        nums = "; ".join(f"{r['table']}: {r['metric']} {r['value']}" for r in p["reported"])
         for what in p["reproduces"]:
-            rows.append(f"| {what} | `{name}` | {nums or '-'} | - | {p['needs'] or 'runs here'} |")
+            mine = [r for r in p["reported"] if _ref(r["table"]) and _ref(r["table"]) in what] or p["reported"]
+            nums = "; ".join(f"{r['table']}: {r['metric']} {r['value']}" for r in mine)
+            rows.append(f"| {what} | `{name}` | {nums or '-'} | {p.get('ours') or '-'} | {p['needs'] or 'runs here'} |")
     return _REPRO_HEAD + "\n" + "\n".join(rows) + "\n"
 
 
