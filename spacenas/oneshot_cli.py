@@ -84,8 +84,8 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
         raise unknown("space for one-shot search", space, sorted(SUPERNETS))
     net_cls = registry._load(SUPERNETS[space])
     net_keys = set(inspect.signature(net_cls).parameters) - _NET_FIXED
-    routed = _route(dict(options or {}), {"loop": set(LoopConfig.model_fields), "strategy": set(cls.Config.model_fields),
-                                          "supernet": net_keys})
+    routed = _route(dict(options or {}), {"data": {"image_size"}, "loop": set(LoopConfig.model_fields),
+                                          "strategy": set(cls.Config.model_fields), "supernet": net_keys})
     strat = routed["strategy"]
     if progressive:
         if "progressive" not in cls.Config.model_fields:
@@ -97,7 +97,7 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
             raise SpacenasError(f"bad value {given!r} for 'progressive': expected a JSON object")
         strat["progressive"] = {**default_progressive(space).model_dump(), **given}
     dev = parse_device(device)
-    ds = load_dataset(data, data_dir)
+    ds = load_dataset(data, data_dir, **routed["data"])
     train, valid = ds.search_split(torch.Generator().manual_seed(seed + 2))
     loop_vals = {"seed": seed, "dataset": data if data in BENCH_DATASETS else None, **routed["loop"]}
     if epochs is not None:

@@ -24,7 +24,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "searched ones (nb201-act/darts-act; with nb201/darts the arch is lifted): relu, "
                         "relu6, leaky_relu, prelu, rrelu, elu, celu, selu, swish")
     p.add_argument("--data", default="cifar10",
-                   help="data set: digits, fashion-mnist, cifar10, cifar100, imagenet16-120 (default: cifar10)")
+                   help="data set: digits, fashion-mnist, cifar10, cifar100, imagenet16-120, or your own: folder:PATH "
+                        "(a sub-folder of images per class), npz:PATH (arrays x, y) (default: cifar10)")
     p.add_argument("--data-dir", default=None, help="directory of the data set files")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the paper's, 600/200)")
@@ -76,6 +77,7 @@ def run_train(args: argparse.Namespace) -> int:
         from spacenas.train.loop import fix_activation
         space, arch = fix_activation(space, arch, args.activation)
     overrides = parse_overrides(args.train_options)
+    image_size = overrides.pop("image_size", None)  # a data option (folder:/npz: data), not a recipe one
     for name in ("epochs", "seed"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
@@ -89,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
     export_dir = args.export_dir or args.run_dir
     if formats and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
-    data = load_dataset(args.data, args.data_dir)
+    data = load_dataset(args.data, args.data_dir, image_size)
     result = train(arch, space, data, config, run_dir=args.run_dir, resume=args.resume,
                    device=torch.device(args.device), progress=not args.no_progress,
                    generator=torch.Generator().manual_seed(config.seed))
