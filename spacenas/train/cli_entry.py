@@ -66,7 +66,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     from spacenas import registry
     from spacenas.data import load_dataset
-    from spacenas.train.config import check_space, train_config
+    from spacenas.train.config import augmentation_note, check_space, train_config
     from spacenas.train.export import FORMATS, export
     from spacenas.train.loop import train
 
@@ -92,6 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
     if formats and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
     data = load_dataset(args.data, args.data_dir, image_size)
+    print(augmentation_note(config, data.image_size), file=sys.stderr)  # fails early on a blanking cutout
     result = train(arch, space, data, config, run_dir=args.run_dir, resume=args.resume,
                    device=torch.device(args.device), progress=not args.no_progress,
                    generator=torch.Generator().manual_seed(config.seed))

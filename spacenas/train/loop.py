@@ -26,7 +26,7 @@ from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.spaces.base import Arch, SearchSpace
-from spacenas.train.config import ACT_SPACES, TrainConfig, check_space, read_arch_text
+from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space, read_arch_text
 from spacenas.train.cutout import cutout
 
 CHECKPOINT = "checkpoint.pt"
@@ -165,14 +165,14 @@ def _forward_train(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, gen: torch.Generator,
-                 device) -> tuple[float, float]:
+                 device, aug: tuple[int, int]) -> tuple[float, float]:
     model.train()
     if isinstance(model, DARTSNet):
         model.set_drop_path(config.drop_path * epoch / config.epochs, gen)
     loss_sum, correct, n = 0.0, 0, 0
     for x, y in iterate_batches(data.train, config.batch_size, gen, shuffle=True,
-                                augment_pad=config.augment_pad, device=device):
-        x = cutout(x, config.cutout, gen)
+                                augment_pad=aug[1], device=device):
+        x = cutout(x, aug[0], gen)
         logits, aux = _forward_train(model, x)
         loss = F.cross_entropy(logits, y)
         total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
@@ -208,6 +208,7 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
     partly trained network.
     """
     arch = resolve_arch(arch, space)
+    aug = augmentation(config, data.image_size)  # (cutout, crop padding) scaled to the image size
     gen = generator if generator is not None else torch.Generator().manual_seed(config.seed)
     model = build_network(space, arch, config, data, gen).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -245,7 +246,7 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
     for epoch in bar:
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
-        tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device)
+        tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device, aug)
         sched.step()
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tr_loss, "train_acc": tr_acc})
