@@ -218,6 +218,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         print(f"found    {res.arch}")
         print(f"         valid {_fmt(res.valid, n)}  test {_fmt(res.test, n)}")
+        if (res.constraints or res.objectives) and res.metrics:  # the found arch's hardware cost
+            from spacenas.evaluators.units import hardware_line
+            print(f"         {hardware_line(res.metrics, res.constraints, res.dataset)}")
     print(f"optimum  {res.optimum_test_arch}")
     print(f"         test {_fmt(res.optimum_test, n)} (best valid in the table: {_fmt(res.optimum_valid, n)})")
     print(f"gap      {_fmt(res.gap, n)} (optimum test - found test)")
