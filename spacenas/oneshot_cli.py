@@ -116,7 +116,7 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
 
 
 def _epoch_line(rec: dict[str, Any]) -> str:
-    parts = [f"epoch {rec['epoch']:>3}", f"lr {rec['lr']:.4f}", f"train {rec.get('train_loss', float('nan')):.3f}"
+    parts = [f"epoch {rec['epoch'] + 1:>3}", f"lr {rec['lr']:.4f}", f"train {rec.get('train_loss', float('nan')):.3f}"
              f"/{100 * rec.get('train_acc', float('nan')):.1f}%"]
     if "valid_loss" in rec:
         parts.append(f"valid {rec['valid_loss']:.3f}/{100 * rec['valid_acc']:.1f}%")

@@ -209,7 +209,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             tb = tb[: c.max_steps]
         sums: dict[str, float] = {}
         net.train()
-        for i, idx in enumerate(tqdm(tb, desc=f"epoch {epoch}", leave=False, disable=not (progress and main))):
+        for i, idx in enumerate(tqdm(tb, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and main))):
             xb, yb = train.get(idx)
             if epoch >= c.arch_start_epoch:
                 stats = strategy.arch_step(raw, valid.get(vb[i % len(vb)]), train_batch=(xb, yb), lr=lr)
@@ -241,7 +241,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             rec["benchmark"] = {"dataset": c.dataset, **bench}
         history.append(rec)
         if main:
-            msg = {"loss": f"{rec.get('train_loss', 0):.3f}", "arch": rec["arch"]}
+            msg = {"loss": f"{rec.get('train_loss', 0):.3f}"}  # no arch: it would squeeze the bar to nothing
             if bench is not None:
                 msg["test"] = f"{bench['test']:.2f}"
             bar.set_postfix(msg)
