@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -48,6 +49,7 @@ class BuiltSearch:
     valid: Any
     loop: LoopConfig
     data: str
+    notes: list[str] = field(default_factory=list)  # defaults chosen for this run (printed on stderr)
 
 
 def _route(options: dict[str, Any], tables: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
@@ -105,6 +107,7 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     elif data in DEFAULT_EPOCHS:
         loop_vals.setdefault("epochs", DEFAULT_EPOCHS[data])
     loop = build_config(LoopConfig, loop_vals, where="search")
+    notes = _scale_arch_lr(cls, strat, loop, len(train))  # short runs: arch_lr x (paper steps / steps)
     try:
         net = net_cls(num_classes=ds.num_classes, in_channels=ds.in_channels,
                       generator=torch.Generator().manual_seed(seed), **routed["supernet"],
@@ -112,7 +115,26 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     except TypeError as e:
         raise SpacenasError(f"bad supernet option: {e}") from None
     strategy = cls(net.arch_shapes(), strat, torch.Generator().manual_seed(seed + 1), dev)
-    return BuiltSearch(strategy, net.to(dev), train, valid, loop, data)
+    return BuiltSearch(strategy, net.to(dev), train, valid, loop, data, notes)
+
+
+def _scale_arch_lr(cls, strat: dict[str, Any], loop: LoopConfig, n_train: int) -> list[str]:
+    """Set ``strat['arch_lr']`` by the rule of :mod:`~spacenas.strategies.oneshot.short_runs` unless
+    given; returns the note to print (none when the paper's rate stands)."""
+    from spacenas.strategies.oneshot.short_runs import REFERENCE_STEPS, scaled_arch_lr
+    field_ = cls.Config.model_fields.get("arch_lr")
+    if field_ is None or "arch_lr" in strat:
+        return []
+    per_epoch = -(-n_train // loop.batch_size)
+    if loop.max_steps is not None:
+        per_epoch = min(per_epoch, loop.max_steps)
+    steps = max(1, (loop.epochs - min(loop.arch_start_epoch, loop.epochs)) * per_epoch)
+    lr = scaled_arch_lr(field_.default, steps)
+    if lr == field_.default:
+        return []
+    strat["arch_lr"] = lr
+    return [f"arch_lr {lr:.4g}: the paper's {field_.default:g} scaled to {steps} architecture steps "
+            f"(x {REFERENCE_STEPS}/{steps}); --set arch_lr={field_.default:g} keeps the paper's"]
 
 
 def _epoch_line(rec: dict[str, Any]) -> str:
@@ -155,6 +177,9 @@ def _run(args, ctx, dev) -> int:
                          options=opts, device=dev)
     main = ctx is None or ctx.is_main
     quiet = bool(getattr(args, "json", False))
+    if main:
+        for note in built.notes:
+            print(note, file=sys.stderr)
     if main and not quiet:
         world = f", {ctx.world_size} processes" if ctx else ""
         print(f"{args.method} on {args.space}/{built.data}: {built.loop.epochs} epochs, device {dev}{world}")
@@ -164,6 +189,10 @@ def _run(args, ctx, dev) -> int:
                                 callback=None if quiet else (lambda rec: tqdm.write(_epoch_line(rec))))
     if not main:
         return 0
+    from spacenas.strategies.oneshot.short_runs import margin_warning
+    warning = margin_warning(res.scores)
+    if warning:
+        print(warning, file=sys.stderr)
     if quiet:
         print(json.dumps({"method": args.method, "space": args.space, "data": built.data, "arch": res.arch_text,
                           "benchmark": res.benchmark, "scores": res.scores, "run_dir": res.run_dir}, indent=2))

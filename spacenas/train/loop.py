@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from spacenas.data import ImageData, iterate_batches
 from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
+from spacenas.eta import StepTimer
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space, read_arch_text
@@ -165,7 +166,7 @@ def _forward_train(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, gen: torch.Generator,
-                 device, aug: tuple[int, int]) -> tuple[float, float]:
+                 device, aug: tuple[int, int], eta: StepTimer | None = None) -> tuple[float, float]:
     model.train()
     if isinstance(model, DARTSNet):
         model.set_drop_path(config.drop_path * epoch / config.epochs, gen)
@@ -181,6 +182,8 @@ def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, g
         if config.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
+        if eta is not None:
+            eta.step()
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         n += len(y)
@@ -243,10 +246,11 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
     bar = tqdm(range(start, end), total=config.epochs, initial=start, disable=not progress,
                desc=f"train {space.name}", unit="epoch")
+    eta = StepTimer((end - start) * -(-len(data.train) // config.batch_size), "training")  # one stderr line
     for epoch in bar:
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
-        tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device, aug)
+        tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device, aug, eta)
         sched.step()
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tr_loss, "train_acc": tr_acc})
