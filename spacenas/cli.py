@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     g = s.add_argument_group("one-shot methods")
-    g.add_argument("--data", default=None, help="training data for one-shot methods (default: digits)")
+    g.add_argument("--data", default=None, help="training data for one-shot methods (default: digits; your own: "
+                   "folder:PATH with a sub-folder of images per class, or npz:PATH with arrays x, y)")
     g.add_argument("--data-dir", default=None, help="directory of the data set files")
     g.add_argument("--device", default=None, help="torch device for one-shot methods (default: cpu)")
     g.add_argument("--epochs", type=_positive_int, default=None, help="search epochs for one-shot methods")
