@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", default=None, help="training data for one-shot methods (default: digits; your own: "
                    "folder:PATH with a sub-folder of images per class, or npz:PATH with arrays x, y)")
     g.add_argument("--data-dir", default=None, help="directory of the data set files")
+    g.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log per-epoch scalars to TensorBoard in DIR (needs the tensorboard package)")
     g.add_argument("--device", default=None, help="torch device for one-shot methods (default: cpu)")
     g.add_argument("--epochs", type=_positive_int, default=None, help="search epochs for one-shot methods")
     g.add_argument("--progressive", action="store_true", help="progressive variant (DrNAS)")
@@ -178,6 +180,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.method in registry.ONESHOT_STRATEGIES:
         return _oneshot(args)
+    if getattr(args, "tensorboard", None):
+        raise SpacenasError(f"--tensorboard: only for one-shot methods and train, not for {args.method!r}")
     registry.get({**registry.QUERY_STRATEGIES, **registry.ONESHOT_STRATEGIES}, args.method, "method")
     from spacenas import supernet_cli
     from spacenas.sweep import SUPERNET_SPACES

@@ -171,6 +171,10 @@ def _run(args, ctx, dev) -> int:
     from spacenas.cli import parse_options
 
     opts = parse_options(getattr(args, "options", None), [args.method], scoped=False).get(args.method, {})
+    tb = None
+    if (ctx is None or ctx.is_main) and getattr(args, "tensorboard", None):  # fails before any work
+        from spacenas.tensorboard import ScalarLogger
+        tb = ScalarLogger(args.tensorboard)
     built = build_search(args.space, args.method, getattr(args, "data", None) or "digits",
                          data_dir=getattr(args, "data_dir", None), seed=int(getattr(args, "seed", 0)),
                          epochs=getattr(args, "epochs", None), progressive=bool(getattr(args, "progressive", False)),
@@ -183,10 +187,19 @@ def _run(args, ctx, dev) -> int:
     if main and not quiet:
         world = f", {ctx.world_size} processes" if ctx else ""
         print(f"{args.method} on {args.space}/{built.data}: {built.loop.epochs} epochs, device {dev}{world}")
+
+    def on_epoch(rec: dict[str, Any]) -> None:
+        if not quiet:
+            tqdm.write(_epoch_line(rec))
+        if tb is not None:
+            tb.log(rec, rec["epoch"] + 1)
+
     res: OneShotResult = search(built.strategy, built.supernet, built.train, built.valid, built.loop,
                                 run_dir=getattr(args, "run_dir", None), resume=bool(getattr(args, "resume", False)),
                                 progress=not getattr(args, "no_progress", False), distributed=ctx,
-                                callback=None if quiet else (lambda rec: tqdm.write(_epoch_line(rec))))
+                                callback=on_epoch if (tb is not None or not quiet) else None)
+    if tb is not None:
+        tb.close()
     if not main:
         return 0
     from spacenas.strategies.oneshot.short_runs import margin_warning

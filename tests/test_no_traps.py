@@ -254,3 +254,50 @@ def test_interrupt_hint_names_resume_only_with_a_checkpoint(tmp_path):
     assert "cannot continue" in interrupt_hint(str(tmp_path)) and "delete" in interrupt_hint(str(tmp_path))
     (tmp_path / "checkpoint.pt").write_bytes(b"")
     assert interrupt_hint(str(tmp_path)).startswith("continue with --resume")
+
+
+# ----- part 7: optional TensorBoard scalars ----------------------------------------------------------
+def test_tensorboard_without_the_package_is_one_line(tmp_path, capsys):
+    import importlib.util
+
+    from spacenas.cli import main
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed here")
+    rc = main(_tiny_search(None, "--tensorboard", str(tmp_path / "tb")))
+    err = capsys.readouterr().err
+    assert rc == 2 and "needs the tensorboard package" in err and len(err.strip().splitlines()) == 1
+    rc = main(["search", "--method", "random", "--tensorboard", str(tmp_path)])
+    assert rc == 2 and "only for one-shot methods and train" in capsys.readouterr().err
+
+
+def test_tensorboard_gets_per_epoch_scalars(tmp_path, monkeypatch, capsys):
+    import sys
+    import types
+
+    from spacenas.cli import main
+    logged: list[tuple[str, float, int]] = []
+
+    class FakeWriter:
+        def __init__(self, log_dir):
+            self.log_dir = log_dir
+
+        def add_scalar(self, tag, value, step):
+            logged.append((tag, value, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
+    assert main(_tiny_search(None, "--tensorboard", str(tmp_path / "tb"), "--no-progress")) == 0
+    tags = {(t, s) for t, _, s in logged}
+    assert {("train_loss", 1), ("train_loss", 2), ("valid_acc", 2), ("lr", 1)} <= tags
+    logged.clear()
+    assert main(["train", "--space", "nb201", "--arch", "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|"
+                 "skip_connect~0|nor_conv_3x3~1|skip_connect~2|", "--data", "digits", "--epochs", "2", "--set", "C=4",
+                 "--set", "N=1", "--no-progress", "--tensorboard", str(tmp_path / "tb2")]) == 0
+    tags = {(t, s) for t, _, s in logged}
+    assert {("train_loss", 1), ("train_loss", 2), ("train_acc", 2), ("test_acc", 2)} <= tags
+    capsys.readouterr()

@@ -42,6 +42,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from-supernet", default=None, metavar="FILE",
                    help="mobilenet: start from the arch's weights in a trained supernet (a search run's "
                         "supernet.pt) instead of a random init")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log per-epoch scalars to TensorBoard in DIR (needs the tensorboard package)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -91,11 +93,19 @@ def run_train(args: argparse.Namespace) -> int:
     export_dir = args.export_dir or args.run_dir
     if formats and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
+    tb = None
+    if getattr(args, "tensorboard", None):
+        from spacenas.tensorboard import ScalarLogger
+        tb = ScalarLogger(args.tensorboard)
     data = load_dataset(args.data, args.data_dir, image_size)
     print(augmentation_note(config, data.image_size), file=sys.stderr)  # fails early on a blanking cutout
     result = train(arch, space, data, config, run_dir=args.run_dir, resume=args.resume,
                    device=torch.device(args.device), progress=not args.no_progress,
-                   generator=torch.Generator().manual_seed(config.seed))
+                   generator=torch.Generator().manual_seed(config.seed),
+                   callback=None if tb is None else (lambda rec: tb.log(rec, rec["epoch"])))
+    if tb is not None:
+        tb.log({"test_loss": result.test_loss, "test_acc": result.test_acc}, result.epochs)
+        tb.close()
     files: list[Path] = []
     if formats:
         example = torch.zeros(1, data.in_channels, data.image_size, data.image_size)

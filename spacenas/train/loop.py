@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -203,7 +203,7 @@ def _meta(space: SearchSpace, arch: Arch, data: ImageData, config: TrainConfig) 
 def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainConfig,
           run_dir: str | Path | None = None, resume: bool = False, device: torch.device | str = "cpu",
           progress: bool = True, generator: torch.Generator | None = None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, callback: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train ``arch``'s evaluation network on ``data.train``; report on ``data.test``.
 
     ``stop_after`` ends this call after that many epochs in total (the checkpoint stays
@@ -255,6 +255,8 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tr_loss, "train_acc": tr_acc})
         bar.set_postfix(loss=f"{tr_loss:.3f}", acc=f"{tr_acc:.1f}")
+        if callback is not None:  # e.g. TensorBoard scalars
+            callback(history[-1])
         if ckpt is not None:
             _save(ckpt, {"meta": meta, "epoch": epoch + 1, "model": model.state_dict(),
                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
