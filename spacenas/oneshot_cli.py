@@ -134,7 +134,8 @@ def _scale_arch_lr(cls, strat: dict[str, Any], loop: LoopConfig, n_train: int) -
         return []
     strat["arch_lr"] = lr
     return [f"arch_lr {lr:.4g}: the paper's {field_.default:g} scaled to {steps} architecture steps "
-            f"(x {REFERENCE_STEPS}/{steps}); --set arch_lr={field_.default:g} keeps the paper's"]
+            f"(x {lr / field_.default:.3g}, from {REFERENCE_STEPS} in the papers); --set arch_lr={field_.default:g} "
+            "keeps the paper's"]
 
 
 def _epoch_line(rec: dict[str, Any]) -> str:

@@ -102,6 +102,7 @@ def test_arch_lr_rule_hand_worked():
     assert REFERENCE_STEPS == 19550
     assert scaled_arch_lr(3e-4, 120) == pytest.approx(0.048875)
     assert scaled_arch_lr(3e-4, 19550) == 3e-4 and scaled_arch_lr(3e-4, 50000) == 3e-4
+    assert scaled_arch_lr(3e-4, 10) == pytest.approx(0.06)  # capped at 200 x
 
 
 def test_short_search_gets_the_scaled_rate_unless_given():

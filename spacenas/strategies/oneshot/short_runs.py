@@ -7,11 +7,12 @@ the number of steps, and a warning when the derived arch rests on near-uniform w
 architecture steps. Adam moves each parameter by about ``lr`` per step, so what a search can
 learn is about ``lr x steps``. ``spacenas search`` therefore uses
 
-    ``arch_lr = paper_arch_lr x max(1, REFERENCE_STEPS / steps)``
+    ``arch_lr = paper_arch_lr x min(MAX_FACTOR, max(1, REFERENCE_STEPS / steps))``
 
 for a run of ``steps`` architecture steps (epochs x steps per epoch), keeping ``lr x steps`` at
 the papers' value: ``--data digits --epochs 10`` (12 steps an epoch, 120 steps) gets 163 x the
-paper's rate, 0.049 for DARTS. Runs as long as the papers' or longer keep the paper's rate
+paper's rate, 0.049 for DARTS. The factor stops at :data:`MAX_FACTOR` (200), so runs of a few
+steps (smoke tests) do not turn noise into a one-hot choice. Runs as long as the papers' or longer keep the paper's rate
 exactly, and so does any run given ``--set arch_lr=...`` (or a preset that sets it). The
 library's :func:`~spacenas.strategies.oneshot.loop.search` never rescales.
 
@@ -29,16 +30,18 @@ import torch
 
 #: architecture steps of the papers' searches: 50 epochs x ceil(25000 / 64)
 REFERENCE_STEPS: int = 50 * math.ceil(25000 / 64)
+#: largest scaling factor (runs shorter than REFERENCE_STEPS / MAX_FACTOR ~ 98 steps get less)
+MAX_FACTOR: float = 200.0
 #: median lead (probability) of the chosen op over the runner-up below which the arch is doubtful
 MARGIN: float = 0.02
 
 
 def scaled_arch_lr(paper_lr: float, steps: int) -> float:
-    """``paper_lr x max(1, REFERENCE_STEPS / steps)``. Hand: 3e-4 at 120 steps -> 3e-4 x 19550 / 120
-    = 0.048875; at 19,550 steps or more -> 3e-4."""
+    """``paper_lr x min(MAX_FACTOR, max(1, REFERENCE_STEPS / steps))``. Hand: 3e-4 at 120 steps ->
+    3e-4 x 19550 / 120 = 0.048875; at 19,550 steps or more -> 3e-4; at 10 steps -> 3e-4 x 200 = 0.06."""
     if steps < 1:
         raise ValueError("steps must be >= 1")
-    return paper_lr * max(1.0, REFERENCE_STEPS / steps)
+    return paper_lr * min(MAX_FACTOR, max(1.0, REFERENCE_STEPS / steps))
 
 
 def margins(scores: Mapping[str, torch.Tensor | np.ndarray]) -> np.ndarray:
