@@ -231,7 +231,8 @@ class Runner:
         answer_metrics = getattr(ev, "answer_metrics", None)  # e.g. test accuracy of the answer only
         if answer_metrics is not None and arch is not None:
             metrics = answer_metrics(arch, res)
-            extra["metrics"] = metrics
+        if arch is not None and metrics:  # the found arch's metrics (hardware runs: latency, energy, ...)
+            extra["metrics"] = dict(metrics)
         dataset = getattr(ev, "dataset", None)
         bench = getattr(ev, "benchmark", None)
         opt_v = opt_t = (None, None)

@@ -259,7 +259,7 @@ def test_cli_run_prints_the_arch_and_table_accuracies_each_epoch(tmp_path, capsy
     assert cli_main(argv) == 0
     out = capsys.readouterr()
     text = out.out + out.err
-    assert "epoch   0" in text and "epoch   1" in text and "cifar10 table" in text
+    assert "epoch   1" in text and "epoch   2" in text and "epoch   0" not in text and "cifar10 table" in text  # 1-based
     derived = [ln for ln in out.out.splitlines() if ln.startswith("derived")][0].split()[1]
     NB201Space().parse(derived)
     assert cli_main(argv[:7] + ["--set", "bogus=1"]) == 2

@@ -73,7 +73,20 @@ def setup_logging(quiet: bool, verbose: bool) -> None:
         logger.propagate = False
 
 
+def interrupt_hint(run_dir: str | None) -> str:
+    """What a Ctrl-C leaves: ``--resume`` only helps when a checkpoint was written."""
+    from pathlib import Path
+
+    if not run_dir:
+        return "nothing was saved: no --run-dir"
+    d = Path(run_dir)
+    if d.is_dir() and any(d.glob("checkpoint.*")):
+        return f"continue with --resume --run-dir {run_dir}"
+    return f"no checkpoint was written yet, so --resume cannot continue it: delete {run_dir} and start again"
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         setup_logging(args.quiet, args.verbose)
@@ -82,5 +95,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spacenas: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("spacenas: interrupted (a run with --run-dir can continue with --resume)", file=sys.stderr)
+        print(f"spacenas: interrupted ({interrupt_hint(getattr(args, 'run_dir', None))})", file=sys.stderr)
         return 130

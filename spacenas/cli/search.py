@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from typing import Any
 
 from spacenas import registry
@@ -56,8 +57,11 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     g = s.add_argument_group("one-shot methods")
-    g.add_argument("--data", default=None, help="training data for one-shot methods (default: digits)")
+    g.add_argument("--data", default=None, help="training data for one-shot methods (default: digits; your own: "
+                   "folder:PATH with a sub-folder of images per class, or npz:PATH with arrays x, y)")
     g.add_argument("--data-dir", default=None, help="directory of the data set files")
+    g.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log per-epoch scalars to TensorBoard in DIR (needs the tensorboard package)")
     g.add_argument("--device", default=None, help="torch device for one-shot methods (default: cpu)")
     g.add_argument("--epochs", type=positive_int, default=None, help="search epochs for one-shot methods")
     g.add_argument("--progressive", action="store_true", help="progressive variant (DrNAS)")
@@ -71,6 +75,8 @@ def fmt(x: float | None, digits: int = 2) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.method in registry.ONESHOT_STRATEGIES:
         return run_oneshot_search(args)
+    if args.tensorboard:
+        raise SpacenasError(f"--tensorboard: only for one-shot methods and train, not for {args.method!r}")
     registry.get({**registry.QUERY_STRATEGIES, **registry.ONESHOT_STRATEGIES}, args.method, "method")
     check_resume(args.resume, args.run_dir)
     if args.space in registry.SUPERNET_SPACES:  # query-based search on a supernet trained on --data
@@ -120,6 +126,9 @@ def print_query_result(res) -> None:
     else:
         print(f"found    {res.arch}")
         print(f"         valid {fmt(res.valid, n)}  test {fmt(res.test, n)}")
+        if (res.constraints or res.objectives) and res.metrics:  # the found arch's hardware cost
+            from spacenas.evaluators.units import hardware_line
+            print(f"         {hardware_line(res.metrics, res.constraints, res.dataset)}")
     print(f"optimum  {res.optimum_test_arch}")
     print(f"         test {fmt(res.optimum_test, n)} (best valid in the table: {fmt(res.optimum_valid, n)})")
     print(f"gap      {fmt(res.gap, n)} (optimum test - found test)")
@@ -162,7 +171,7 @@ def run_supernet_search(args: argparse.Namespace) -> int:
 
 
 def epoch_line(rec: dict[str, Any]) -> str:
-    parts = [f"epoch {rec['epoch']:>3}", f"lr {rec['lr']:.4f}", f"train {rec.get('train_loss', float('nan')):.3f}"
+    parts = [f"epoch {rec['epoch'] + 1:>3}", f"lr {rec['lr']:.4f}", f"train {rec.get('train_loss', float('nan')):.3f}"
              f"/{100 * rec.get('train_acc', float('nan')):.1f}%"]
     if "valid_loss" in rec:
         parts.append(f"valid {rec['valid_loss']:.3f}/{100 * rec['valid_acc']:.1f}%")
@@ -205,16 +214,36 @@ def run_oneshot_search(args: argparse.Namespace) -> int:
         "epochs": args.epochs, "progressive": args.progressive, "options": opts, "device": args.device or "cpu",
         "run_dir": args.run_dir, "resume": args.resume, "progress": not args.no_progress}, where="search")
     quiet = args.json
+    tb = None
+    if args.tensorboard:  # fails before any work
+        from spacenas.tensorboard import ScalarLogger
+        tb = ScalarLogger(args.tensorboard)
 
     def on_start(built, dev, ctx) -> None:
+        for note in built.notes:
+            print(note, file=sys.stderr)
         if not quiet:
             world = f", {ctx.world_size} processes" if ctx else ""
             print(f"{args.method} on {args.space}/{built.data}: {built.loop.epochs} epochs, device {dev}{world}")
 
-    res, built, main = run_oneshot(config, on_start=on_start,
-                                   callback=None if quiet else (lambda rec: tqdm.write(epoch_line(rec))))
+    def on_epoch(rec: dict[str, Any]) -> None:
+        if not quiet:
+            tqdm.write(epoch_line(rec))
+        if tb is not None:
+            tb.log(rec, rec["epoch"] + 1)
+
+    try:
+        res, built, main = run_oneshot(config, on_start=on_start,
+                                       callback=on_epoch if (tb is not None or not quiet) else None)
+    finally:
+        if tb is not None:
+            tb.close()
     if not main:
         return 0
+    from spacenas.strategies.oneshot.short_runs import margin_warning
+    warning = margin_warning(res.scores)
+    if warning:
+        print(warning, file=sys.stderr)
     if quiet:
         print(json.dumps({"method": args.method, "space": args.space, "data": built.data, "arch": res.arch_text,
                           "benchmark": res.benchmark, "scores": res.scores, "run_dir": res.run_dir}, indent=2))

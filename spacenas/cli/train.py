@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "searched ones (nb201-act/darts-act; with nb201/darts the arch is lifted): relu, "
                         "relu6, leaky_relu, prelu, rrelu, elu, celu, selu, swish")
     p.add_argument("--data", default="cifar10",
-                   help="data set: digits, fashion-mnist, cifar10, cifar100, imagenet16-120 (default: cifar10)")
+                   help="data set: digits, fashion-mnist, cifar10, cifar100, imagenet16-120, or your own: folder:PATH "
+                        "(a sub-folder of images per class), npz:PATH (arrays x, y) (default: cifar10)")
     p.add_argument("--data-dir", default=None, help="directory of the data set files")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the paper's, 600/200)")
@@ -38,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from-supernet", default=None, metavar="FILE",
                    help="mobilenet: start from the arch's weights in a trained supernet (a search run's "
                         "supernet.pt) instead of a random init")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="also log per-epoch scalars to TensorBoard in DIR (needs the tensorboard package)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         "arch": args.arch, "space": args.space, "activation": args.activation, "data": args.data,
         "data_dir": args.data_dir, "device": args.device, "overrides": overrides, "run_dir": args.run_dir,
         "resume": args.resume, "export": [f.strip() for f in (args.export or "").split(",") if f.strip()],
-        "export_dir": args.export_dir, "progress": not args.no_progress}, where="train")
+        "export_dir": args.export_dir, "progress": not args.no_progress, "tensorboard": args.tensorboard},
+        where="train")
     result, files = train_and_export(job)
     if args.json:
         print(json.dumps({**result.to_dict(), "history": result.history[-1:], "exports": [str(f) for f in files]}))

@@ -87,7 +87,7 @@ def arch_figure_html(space_name: str, arch_text: str, caption: str) -> str:
     from spacenas.reporting.pictures import arch_figure
     try:
         space = registry.space(space_name)
-        svg = figure_svg(arch_figure(space, space.parse(arch_text)))
+        svg = figure_svg(arch_figure(space, space.parse(arch_text), title=f"{caption} ({space.name})"))
     except (SpacenasError, ValueError, KeyError) as e:
         return f'<p class="muted">no picture of {_esc(arch_text)} in {_esc(space_name)}: {_esc(e)}</p>'
     return (f'<figure class="arch" data-space="{_esc(space_name)}">{svg}'
@@ -139,13 +139,18 @@ def query_run_html(run_dir: Path) -> tuple[str, str]:
     runs = load_runs(run_dir)
     r = next(x for x in runs if Path(x.run_dir) == run_dir)
     title = f"{r.method} on {r.space} / {r.dataset} (seed {r.seed})"
-    rows = [("found architecture", r.arch or "none feasible"), (f"search score ({r.search_metric})", r.score),
-            ("valid accuracy (%)", r.valid), ("test accuracy (%)", r.test),
-            ("optimum test accuracy (%)", r.optimum_test), ("optimum architecture", r.optimum_test_arch or "-"),
-            ("gap (optimum test - found test)", r.gap), ("budget spent", f"{r.spent:g} of {r.budget:g}"),
+    from spacenas.evaluators.units import digits, hardware_line, unit
+    k, u = digits(r.dataset), (f" ({unit('test', r.dataset)})" if unit("test", r.dataset) else " (score)")
+    q = (lambda v: _fmt(v, k))
+    rows = [("found architecture", r.arch or "none feasible"), (f"search score ({r.search_metric})", q(r.score)),
+            (f"valid accuracy{u}", q(r.valid)), (f"test accuracy{u}", q(r.test)),
+            (f"optimum test accuracy{u}", q(r.optimum_test)), ("optimum architecture", r.optimum_test_arch or "-"),
+            ("gap (optimum test - found test)", q(r.gap)), ("budget spent", f"{r.spent:g} of {r.budget:g}"),
             ("steps", r.steps), ("stopped by", r.stopped)]
     if r.constraints:
         rows += [("constraints", ", ".join(r.constraints)), ("feasible", str(r.feasible))]
+    if (r.constraints or r.objectives) and r.metrics and r.arch:
+        rows.append(("found architecture's cost", hardware_line(r.metrics, r.constraints, r.dataset)))
     if r.hv_ratio is not None:
         rows.append(("hypervolume ratio", r.hv_ratio))
     parts = ["<h2>Result</h2>", html_table(("", "value"), rows, "result")]
@@ -178,12 +183,22 @@ def guess_space(arch_text: str) -> str:
     raise SpacenasError(f"no registered space parses the architecture {arch_text!r} (pass space=...)")
 
 
+def _config_space(run_dir: Path) -> str | None:
+    """The space a run dir's ``config.json`` names, if any (the arch text alone can be ambiguous)."""
+    from spacenas.runner import CONFIG
+    try:
+        sp = json.loads((run_dir / CONFIG).read_text()).get("space")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return sp if isinstance(sp, str) else None
+
+
 def oneshot_run_html(run_dir: Path, space: str | None = None) -> tuple[str, str]:
     from spacenas.reporting.plots_search import load_log, write_search_plots
     recs = load_log(run_dir)
     last = recs[-1]
     arch = last.get("arch", "")
-    space = space or guess_space(arch)
+    space = space or _config_space(run_dir) or guess_space(arch)
     title = f"one-shot search {run_dir.name} ({space}, {len(recs)} epochs)"
     bench = last.get("benchmark")
     rows = [("derived architecture (last epoch)", arch)]
@@ -194,11 +209,15 @@ def oneshot_run_html(run_dir: Path, space: str | None = None) -> tuple[str, str]
              arch_figure_html(space, arch, "derived architecture")]
     cols = [c for c in ("lr", "train_loss", "train_acc", "valid_loss", "valid_acc") if any(c in r for r in recs)]
     has_bench = any(isinstance(r.get("benchmark"), dict) for r in recs)
-    header = ["epoch", *cols] + (["bench valid", "bench test"] if has_bench else []) + ["arch"]
+    # epochs 1-based and accuracies in percent, as the CLI prints them and the plots draw them
+    header = ["epoch", *(f"{c} (%)" if c.endswith("_acc") else c for c in cols)]
+    header += (["bench valid (%)", "bench test (%)"] if has_bench else []) + ["arch"]
     body = []
-    for r in recs:
+    for i, r in enumerate(recs):
         b = r.get("benchmark") or {}
-        row = [r.get("epoch")] + [_fmt(r.get(c), 4 if c == "lr" else 3) for c in cols]
+        row = [int(r.get("epoch", i)) + 1] + [
+            _fmt(100 * r[c] if c.endswith("_acc") and r.get(c) is not None else r.get(c), 4 if c == "lr" else
+                 1 if c.endswith("_acc") else 3) for c in cols]
         body.append(row + ([b.get("valid"), b.get("test")] if has_bench else []) + [r.get("arch", "")])
     parts += ["<h2>Per epoch</h2>", html_table(header, body, "epochs")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,20 +230,26 @@ def sweep_html(root: Path) -> tuple[str, str]:
     from spacenas.reporting.order import DATASET_ORDER, METHOD_ORDER, ordered
     from spacenas.reporting.report import load_runs, paired_tests, table, write_report
 
+    from spacenas.evaluators.units import digits, quality_value
+    from spacenas.reporting.report import constraint_note, quality_cell, quality_header
+
     runs = load_runs(root)
     tab = table(runs)
     methods = ordered({m for m, _ in tab}, METHOD_ORDER)
     datasets = ordered({d for _, d in tab}, DATASET_ORDER)
-    rows = [[m] + [f"{s.mean:.2f} ± {s.std:.2f} ({s.n})" if (s := tab.get((m, d))) else "-" for d in datasets]
+    rows = [[m] + [quality_cell(d, s).replace("+-", "±") if (s := tab.get((m, d))) else "-" for d in datasets]
             for m in methods]
     opt = {str(r.dataset): r.optimum_test for r in runs if r.optimum_test is not None}
     if opt:
-        rows.append(["optimum"] + [opt.get(d, "-") for d in datasets])
+        rows.append(["optimum"] + [f"{quality_value(d, opt[d]):.{digits(d)}f}" if d in opt else "-"
+                                   for d in datasets])
     budgets = ", ".join(sorted({f"{r.budget:g}" for r in runs}))
     title = f"sweep {root.name}: {len(runs)} runs"
-    parts = ["<h2>Test accuracy (%)</h2>",
-             f'<p class="muted">Test accuracy of the found architecture, mean ± std over seeds (n runs); '
-             f"budget {_esc(budgets)}.</p>", html_table(["method", *datasets], rows, "summary")]
+    head = quality_header(datasets)
+    parts = [f"<h2>{_esc(head)}</h2>",
+             f'<p class="muted">{_esc(head)} of the found architecture, mean ± std over seeds (n runs); '
+             f"budget {_esc(budgets)}.{_esc(constraint_note(runs))}</p>",
+             html_table(["method", *datasets], rows, "summary")]
     tests = paired_tests(runs)
     if tests:
         parts += ["<h2>Paired comparison</h2>",
@@ -233,21 +258,32 @@ def sweep_html(root: Path) -> tuple[str, str]:
                   html_table(("dataset", "A", "B", "mean diff", "p", "pairs"),
                              [(t.dataset, t.a, t.b, f"{t.mean_diff:+.2f}", f"{t.p:.2g}", t.n) for t in tests], "tests")]
     parts.append("<h2>Best found architecture per dataset</h2>")
+    parts.append('<p class="muted">Chosen by the search metric (the validation score each run searched on), '
+                 "never by test accuracy.</p>")
     for d in datasets:
-        found = [r for r in runs if str(r.dataset) == d and r.arch and r.test is not None]
+        found = [r for r in runs if str(r.dataset) == d and r.arch and _selection_score(r) is not None]
         if found:
-            b = max(found, key=lambda r: r.test)
-            parts.append(arch_figure_html(b.space, b.arch, f"{d}: {b.method} seed {b.seed}, test {b.test:.2f}"))
+            b = max(found, key=_selection_score)
+            k = digits(d)
+            parts.append(arch_figure_html(
+                b.space, b.arch, f"{d}: {b.method} seed {b.seed}, {b.search_metric or 'valid'} "
+                                 f"{_selection_score(b):.{k}f}, test {_fmt(b.test, k)}"))
     with tempfile.TemporaryDirectory() as tmp:
         rep = write_report(root, out=tmp)
         pngs = [p for p in rep.files if p.suffix == ".png"]
         if pngs:
             parts += ["<h2>Plots</h2>"] + [_img(p, p.stem.replace("_", " ")) for p in pngs]
-    run_rows = sorted(((str(r.dataset), r.method, r.seed, r.test, r.gap, r.arch or "-") for r in runs),
+    run_rows = sorted(((str(r.dataset), r.method, r.seed, _fmt(r.test, digits(str(r.dataset))),
+                        _fmt(r.gap, digits(str(r.dataset))), r.arch or "-") for r in runs),
                       key=lambda x: (datasets.index(x[0]) if x[0] in datasets else 99, x[1], x[2]))
     parts += ["<h2>All runs</h2>",
               html_table(("dataset", "method", "seed", "test", "gap", "architecture"), run_rows, "runs")]
     return title, "\n".join(parts)
+
+
+def _selection_score(r) -> float | None:
+    """What picks the best run of a data set: its search score (validation), else its valid accuracy."""
+    return r.score if r.score is not None else r.valid
 
 
 def write_html_report(path_or_dir: str | Path, out_html: str | Path, space: str | None = None) -> Path:

@@ -16,10 +16,11 @@ from spacenas.reporting.order import DATASET_ORDER, METHOD_ORDER, ordered
 from spacenas.runner import RunResult, read_log
 
 
-def best_so_far(events: list[dict], grid: np.ndarray) -> np.ndarray:
-    """``best_test`` of the last event with ``spent <= g`` for each ``g`` in ``grid`` (nan before any)."""
+def best_so_far(events: list[dict], grid: np.ndarray, key: str = "best_test") -> np.ndarray:
+    """``key`` (``best_test``) of the last event with ``spent <= g`` for each ``g`` in ``grid`` (nan
+    before any)."""
     spent = np.array([e["spent"] for e in events], dtype=float)
-    best = np.array([np.nan if e["best_test"] is None else e["best_test"] for e in events], dtype=float)
+    best = np.array([np.nan if e.get(key) is None else e[key] for e in events], dtype=float)
     idx = np.searchsorted(spent, grid, side="right") - 1
     out = np.full(len(grid), np.nan)
     ok = idx >= 0
@@ -27,14 +28,25 @@ def best_so_far(events: list[dict], grid: np.ndarray) -> np.ndarray:
     return out
 
 
+def curve_key(runs: list[RunResult], dataset: str) -> str:
+    """``best_test`` when the runs' logs hold test accuracies (tables), else ``best_score``: a
+    supernet-backed run (MobileNet) measures test accuracy for its answer only, so its curve is
+    the best search score (the supernet's validation accuracy) so far."""
+    for r in runs:
+        if r.dataset == dataset and r.run_dir and any(e.get("best_test") is not None for e in read_log(r.run_dir)):
+            return "best_test"
+    return "best_score"
+
+
 def curves(runs: list[RunResult], dataset: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Budget grid and ``{method: array [n_runs, len(grid)]}`` for one dataset."""
+    """Budget grid and ``{method: array [n_runs, len(grid)]}`` for one dataset (see :func:`curve_key`)."""
     rs = [r for r in runs if r.dataset == dataset and r.run_dir]
     budget = max(r.budget for r in rs)
     grid = np.arange(1, int(math.ceil(budget)) + 1, dtype=float) if budget <= 5000 else np.linspace(0, budget, 1001)
+    key = curve_key(runs, dataset)
     by: dict[str, list[np.ndarray]] = {}
     for r in rs:
-        by.setdefault(r.method, []).append(best_so_far(read_log(r.run_dir), grid))
+        by.setdefault(r.method, []).append(best_so_far(read_log(r.run_dir), grid, key))
     return grid, {m: np.vstack(v) for m, v in by.items()}
 
 
@@ -63,10 +75,15 @@ def plot_dataset(runs: list[RunResult], dataset: str, path: Path) -> Path:
         top = opt if opt is not None else max(np.nanmax(np.nanmean(c, axis=0)) for c in cs.values())
         low = min(lows)
         ax.set_ylim(low - 0.05 * (top - low + 1e-9), top + 0.1 * (top - low + 1e-9))
+    from spacenas.evaluators.units import unit
     metric = next((r.search_metric for r in runs if r.dataset == dataset), "valid")
+    u = unit("test", dataset)
+    what = "test accuracy" if curve_key(runs, dataset) == "best_test" else f"search score ({metric})"
+    if not u:  # darcy: a score
+        what = what.replace("accuracy", "score")
     ax.set_xlabel("budget spent (queries)")
-    ax.set_ylabel("test accuracy (%) of best-so-far arch")
-    ax.set_title(f"{dataset}: best so far by {metric} accuracy (mean +- s.e. over seeds)", fontsize=10)
+    ax.set_ylabel(f"{what}{f' ({u})' if u else ''} of best-so-far arch")
+    ax.set_title(f"{dataset}: best so far by {metric} (mean +- s.e. over seeds)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -81,7 +98,7 @@ def plot_all(runs: list[RunResult], out: Path) -> list[Path]:
 
 
 def plot_pareto(table: np.ndarray, exact: np.ndarray, found: np.ndarray, names: tuple[str, str], path: Path,
-                title: str = "", found_label: str = "found front") -> Path:
+                title: str = "", found_label: str = "found front", dataset: str | None = None) -> Path:
     """Pareto plot of two objectives (natural units, not negated): every table point faint, the
     exact front (black line) and the found front (red markers). ``table``/``exact``/``found``: [n, 2]."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -97,8 +114,9 @@ def plot_pareto(table: np.ndarray, exact: np.ndarray, found: np.ndarray, names: 
         p = np.asarray(pts, dtype=float).reshape(-1, 2)
         p = p[np.argsort(p[:, 1], kind="stable")]
         ax.plot(p[:, 1], p[:, 0], drawstyle="steps-post", **style)
-    ax.set_xlabel(names[1])
-    ax.set_ylabel(names[0])
+    from spacenas.evaluators.units import axis_label
+    ax.set_xlabel(axis_label(names[1], dataset))
+    ax.set_ylabel(axis_label(names[0], dataset))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -123,4 +141,4 @@ def plot_pareto_run(res: RunResult, out: str | Path, name: str = "pareto.png") -
     title = (f"{res.method} on {res.dataset}, seed {res.seed}, {res.steps} steps: "
              f"HV ratio {res.hv_ratio:.3f}" if res.hv_ratio is not None else f"{res.method} on {res.dataset}")
     return plot_pareto(cols[ev.feasible_mask], exact, found, (res.objectives[0], res.objectives[1]),
-                       Path(out) / name, title=title)
+                       Path(out) / name, title=title, dataset=str(res.dataset))

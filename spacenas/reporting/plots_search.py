@@ -65,6 +65,16 @@ def _labels(key: str, n_edges: int, n_ops: int) -> tuple[list[str], list[str]]:
     return [f"edge {e}" for e in range(n_edges)], [f"op {o}" for o in range(n_ops)]
 
 
+def colour_range(series: np.ndarray) -> tuple[float, float]:
+    """Colour limits of a heatmap: the data's own min and max (a short search moves the weights
+    by a few thousandths, invisible on a fixed 0-1 scale), widened to 0.002 when flat."""
+    lo, hi = float(np.nanmin(series)), float(np.nanmax(series))
+    if hi - lo < 2e-3:
+        mid = (hi + lo) / 2
+        lo, hi = mid - 1e-3, mid + 1e-3
+    return lo, hi
+
+
 def heatmap_figure(series: np.ndarray, key: str, cols: int = 7) -> Figure:
     """One heatmap per edge (ops x epochs) of one cell type's series ``[epochs, edges, ops]``."""
     t, n_edges, n_ops = series.shape
@@ -74,12 +84,13 @@ def heatmap_figure(series: np.ndarray, key: str, cols: int = 7) -> Figure:
     fig = Figure(figsize=(1.2 + 1.7 * cols, 0.6 + (0.25 * n_ops + 0.7) * rows), dpi=110)
     axes = fig.subplots(rows, cols, squeeze=False)
     im = None
+    vmin, vmax = colour_range(series)
     for e in range(rows * cols):
         ax = axes[e // cols][e % cols]
         if e >= n_edges:
             ax.axis("off")
             continue
-        im = ax.imshow(series[:, e, :].T, aspect="auto", vmin=0.0, vmax=1.0, cmap="viridis",
+        im = ax.imshow(series[:, e, :].T, aspect="auto", vmin=vmin, vmax=vmax, cmap="viridis",
                        extent=(0.5, t + 0.5, n_ops - 0.5, -0.5), interpolation="nearest")
         ax.set_title(edges[e], fontsize=8)
         ax.set_yticks(range(n_ops))
@@ -87,7 +98,7 @@ def heatmap_figure(series: np.ndarray, key: str, cols: int = 7) -> Figure:
         ax.tick_params(axis="x", labelsize=6)
     fig.suptitle(f"{key}: op probability per edge over epochs", fontsize=10, y=1.0 + 0.12 / rows)
     fig.supxlabel("epoch", fontsize=8, y=-0.02)
-    fig.colorbar(im, ax=axes, shrink=0.8, label="probability")
+    fig.colorbar(im, ax=axes, shrink=0.8, label=f"probability (scale {vmin:.3g} to {vmax:.3g})")
     return fig
 
 

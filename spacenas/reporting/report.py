@@ -1,7 +1,9 @@
 """Aggregate finished run dirs into tables (Markdown, CSV), paired tests and best-so-far plots.
 
 * Table: rows = methods, columns = datasets, cell = mean +- std of the **test** accuracy of each
-  run's found architecture (like DSM-NAS Table II). ``std`` is the population standard deviation
+  run's found architecture (like DSM-NAS Table II); as in DSM-NAS Table III, NinaPro is shown
+  as test error (%) and Darcy as a score with four decimals (:mod:`spacenas.evaluators.units`).
+  Hard constraints of the runs are stated above the table. ``std`` is the population standard deviation
   (``numpy.std``, ddof=0), the convention of NB201-style tables.
 * Paired comparison: for every pair of methods and every dataset, the runs with the same seed are
   paired and compared with the **Wilcoxon signed-rank test** (``scipy.stats.wilcoxon``, two-sided,
@@ -127,28 +129,57 @@ def paired_tests(runs: list[RunResult], pairs: list[tuple[str, str]] | None = No
     return out
 
 
+def quality_cell(dataset: str, s: Stats) -> str:
+    """``mean +- std (n)`` of test accuracy as the dataset is reported: error for NinaPro, a
+    four-decimal score for Darcy (:mod:`spacenas.evaluators.units`)."""
+    from spacenas.evaluators.units import digits, quality_value
+    k = digits(dataset)
+    return f"{quality_value(dataset, s.mean):.{k}f} +- {s.std:.{k}f} ({s.n})"
+
+
+def quality_header(datasets: list[str]) -> str:
+    """What the table's cells are, naming the data sets reported differently."""
+    from spacenas.evaluators.units import quality_label
+    other = [f"{d}: {quality_label(d).lower()}" for d in datasets if quality_label(d) != quality_label(None)]
+    return "Test accuracy (%)" + (f" ({'; '.join(other)})" if other else "")
+
+
+def constraint_note(runs: list[RunResult]) -> str:
+    """``Constraints: latency:pixel3<=10 (found archs satisfy them).`` or ''."""
+    cons = sorted({", ".join(r.constraints) for r in runs if r.constraints})
+    if not cons:
+        return ""
+    infeasible = sum(1 for r in runs if r.constraints and not r.feasible)
+    tail = f"; {infeasible} run(s) found nothing feasible" if infeasible else ""
+    return f" Constraints: {'; '.join(cons)} (each found architecture satisfies them{tail})."
+
+
 def markdown(runs: list[RunResult], tests: list[PairedTest] | None = None, images: list[str] = ()) -> str:
+    from spacenas.evaluators.units import digits, quality_value
     tab = table(runs)
     methods = ordered({m for m, _ in tab}, METHOD_ORDER)
     datasets = ordered({d for _, d in tab}, DATASET_ORDER)
     budgets = sorted({r.budget for r in runs})
     metrics = sorted({str(r.search_metric) for r in runs})
-    lines = [f"Test accuracy (%) of the found architecture, mean +- std over seeds (n runs). "
-             f"Budget: {', '.join(f'{b:g}' for b in budgets)}; search metric: {', '.join(metrics)}.", "",
+    lines = [f"{quality_header(datasets)} of the found architecture, mean +- std over seeds (n runs). "
+             f"Budget: {', '.join(f'{b:g}' for b in budgets)}; search metric: {', '.join(metrics)}."
+             f"{constraint_note(runs)}", "",
              "| method | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for m in methods:
-        cells = [f"{s.mean:.2f} +- {s.std:.2f} ({s.n})" if (s := tab.get((m, d))) else "-" for d in datasets]
+        cells = [quality_cell(d, s) if (s := tab.get((m, d))) else "-" for d in datasets]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     opt = {str(r.dataset): r.optimum_test for r in runs if r.optimum_test is not None}
     if opt:
-        lines.append("| *optimum* | " + " | ".join(f"{opt[d]:.2f}" if d in opt else "-" for d in datasets) + " |")
+        lines.append("| *optimum* | " + " | ".join(f"{quality_value(d, opt[d]):.{digits(d)}f}" if d in opt else "-"
+                                                   for d in datasets) + " |")
     tests = paired_tests(runs) if tests is None else tests
     if tests:
         lines += ["", "Paired comparison over shared seeds (Wilcoxon signed-rank, two-sided): "
                   "mean difference of test accuracy (A - B), p-value, number of pairs.", "",
                   "| A vs B | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
         for a, b in dict.fromkeys((t.a, t.b) for t in tests):
-            cell = {t.dataset: f"{t.mean_diff:+.2f}, p={t.p:.2g} ({t.n})" for t in tests if (t.a, t.b) == (a, b)}
+            cell = {t.dataset: f"{t.mean_diff:+.{digits(t.dataset)}f}, p={t.p:.2g} ({t.n})" for t in tests
+                    if (t.a, t.b) == (a, b)}
             lines.append(f"| {a} vs {b} | " + " | ".join(cell.get(d, "-") for d in datasets) + " |")
     hv = table(runs, "hv_ratio")
     if hv:

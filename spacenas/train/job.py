@@ -3,6 +3,7 @@ space, data, settings and exports; :func:`train_and_export` validates it, trains
 returns ``(TrainResult, exported files)``."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ class TrainJob(StrictModel):
     export: list[str] = Field(default_factory=list)
     export_dir: str | None = None
     progress: bool = True
+    #: also log per-epoch scalars to TensorBoard here (needs the tensorboard package)
+    tensorboard: str | None = None
 
 
 def train_and_export(job: TrainJob):
@@ -36,7 +39,7 @@ def train_and_export(job: TrainJob):
 
     from spacenas import registry
     from spacenas.data import load_dataset
-    from spacenas.train.config import check_space, train_config
+    from spacenas.train.config import augmentation_note, check_space, train_config
     from spacenas.train.export import FORMATS, export
     from spacenas.train.loop import fix_activation, train
 
@@ -48,6 +51,7 @@ def train_and_export(job: TrainJob):
     if job.activation is not None:  # A-DARTS: one fixed activation everywhere
         space, arch = fix_activation(space, arch, job.activation)
     overrides = dict(job.overrides)
+    image_size = overrides.pop("image_size", None)  # a data option (folder:/npz: data), not a recipe one
     if overrides.get("init_from_supernet") is not None:
         overrides["init_from_supernet"] = str(Path(overrides["init_from_supernet"]).expanduser().resolve())
     config = train_config(job.space, overrides)
@@ -58,9 +62,21 @@ def train_and_export(job: TrainJob):
     if job.export and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
     device = parse_device(job.device)
-    data = load_dataset(job.data, job.data_dir)
-    result = train(arch, space, data, config, run_dir=job.run_dir, resume=job.resume, device=device,
-                   progress=job.progress, generator=torch.Generator().manual_seed(config.seed))
+    tb = None
+    if job.tensorboard:
+        from spacenas.tensorboard import ScalarLogger
+        tb = ScalarLogger(job.tensorboard)
+    data = load_dataset(job.data, job.data_dir, image_size)
+    print(augmentation_note(config, data.image_size), file=sys.stderr)  # fails early on a blanking cutout
+    try:
+        result = train(arch, space, data, config, run_dir=job.run_dir, resume=job.resume, device=device,
+                       progress=job.progress, generator=torch.Generator().manual_seed(config.seed),
+                       callback=None if tb is None else (lambda rec: tb.log(rec, rec["epoch"])))
+        if tb is not None:
+            tb.log({"test_loss": result.test_loss, "test_acc": result.test_acc}, result.epochs)
+    finally:
+        if tb is not None:
+            tb.close()
     files: list[Path] = []
     if job.export:
         example = torch.zeros(1, data.in_channels, data.image_size, data.image_size)

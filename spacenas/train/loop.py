@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -24,9 +24,10 @@ from tqdm.auto import tqdm
 from spacenas.data import ImageData, iterate_batches
 from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
+from spacenas.eta import StepTimer
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.spaces.base import Arch, SearchSpace
-from spacenas.train.config import ACT_SPACES, TrainConfig, check_space, read_arch_text
+from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space, read_arch_text
 from spacenas.train.cutout import cutout
 
 CHECKPOINT = "checkpoint.pt"
@@ -165,14 +166,14 @@ def _forward_train(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, gen: torch.Generator,
-                 device) -> tuple[float, float]:
+                 device, aug: tuple[int, int], eta: StepTimer | None = None) -> tuple[float, float]:
     model.train()
     if isinstance(model, DARTSNet):
         model.set_drop_path(config.drop_path * epoch / config.epochs, gen)
     loss_sum, correct, n = 0.0, 0, 0
     for x, y in iterate_batches(data.train, config.batch_size, gen, shuffle=True,
-                                augment_pad=config.augment_pad, device=device):
-        x = cutout(x, config.cutout, gen)
+                                augment_pad=aug[1], device=device):
+        x = cutout(x, aug[0], gen)
         logits, aux = _forward_train(model, x)
         loss = F.cross_entropy(logits, y)
         total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
@@ -181,6 +182,8 @@ def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, g
         if config.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
+        if eta is not None:
+            eta.step()
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         n += len(y)
@@ -200,7 +203,7 @@ def _meta(space: SearchSpace, arch: Arch, data: ImageData, config: TrainConfig) 
 def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainConfig,
           run_dir: str | Path | None = None, resume: bool = False, device: torch.device | str = "cpu",
           progress: bool = True, generator: torch.Generator | None = None,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, callback: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train ``arch``'s evaluation network on ``data.train``; report on ``data.test``.
 
     ``stop_after`` ends this call after that many epochs in total (the checkpoint stays
@@ -208,6 +211,7 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
     partly trained network.
     """
     arch = resolve_arch(arch, space)
+    aug = augmentation(config, data.image_size)  # (cutout, crop padding) scaled to the image size
     gen = generator if generator is not None else torch.Generator().manual_seed(config.seed)
     model = build_network(space, arch, config, data, gen).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
@@ -242,14 +246,17 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
     bar = tqdm(range(start, end), total=config.epochs, initial=start, disable=not progress,
                desc=f"train {space.name}", unit="epoch")
+    eta = StepTimer((end - start) * -(-len(data.train) // config.batch_size), "training")  # one stderr line
     for epoch in bar:
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
-        tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device)
+        tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device, aug, eta)
         sched.step()
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tr_loss, "train_acc": tr_acc})
         bar.set_postfix(loss=f"{tr_loss:.3f}", acc=f"{tr_acc:.1f}")
+        if callback is not None:  # e.g. TensorBoard scalars
+            callback(history[-1])
         if ckpt is not None:
             _save(ckpt, {"meta": meta, "epoch": epoch + 1, "model": model.state_dict(),
                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

@@ -16,7 +16,7 @@ Launched by ``torchrun --nproc_per_node=G``, every process runs one rank
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -42,6 +42,7 @@ class BuiltSearch:
     valid: Any
     loop: LoopConfig
     data: str
+    notes: list[str] = field(default_factory=list)  # defaults chosen for this run (printed on stderr)
 
 
 class OneShotSearchConfig(StrictModel):
@@ -88,7 +89,7 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
         raise unknown("space for one-shot search", space, sorted(registry.SUPERNETS))
     net_cls = registry.load(registry.SUPERNETS[space])
     net_keys = set(inspect.signature(net_cls).parameters) - NET_FIXED
-    routed = route_options(dict(options or {}), {"loop": set(LoopConfig.model_fields),
+    routed = route_options(dict(options or {}), {"data": {"image_size"}, "loop": set(LoopConfig.model_fields),
                                                  "strategy": set(cls.Config.model_fields), "supernet": net_keys})
     strat = routed["strategy"]
     if progressive:
@@ -101,7 +102,7 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
             raise SpacenasError(f"bad value {given!r} for 'progressive': expected a JSON object")
         strat["progressive"] = {**default_progressive(space).model_dump(), **given}
     dev = parse_device(device)
-    ds = load_dataset(data, data_dir)
+    ds = load_dataset(data, data_dir, **routed["data"])
     train, valid = ds.search_split(torch.Generator().manual_seed(seed + 2))
     loop_vals = {"seed": seed, "dataset": data if data in BENCH_DATASETS else None, **routed["loop"]}
     if epochs is not None:
@@ -109,6 +110,7 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     elif data in DEFAULT_EPOCHS:
         loop_vals.setdefault("epochs", DEFAULT_EPOCHS[data])
     loop = build_config(LoopConfig, loop_vals, where="search")
+    notes = scale_arch_lr(cls, strat, loop, len(train))  # short runs: arch_lr x (paper steps / steps)
     try:
         net = net_cls(num_classes=ds.num_classes, in_channels=ds.in_channels,
                       generator=torch.Generator().manual_seed(seed), **routed["supernet"],
@@ -116,7 +118,27 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     except TypeError as e:
         raise SpacenasError(f"bad supernet option: {e}") from None
     strategy = cls(net.arch_shapes(), strat, torch.Generator().manual_seed(seed + 1), dev)
-    return BuiltSearch(strategy, net.to(dev), train, valid, loop, data)
+    return BuiltSearch(strategy, net.to(dev), train, valid, loop, data, notes)
+
+
+def scale_arch_lr(cls, strat: dict[str, Any], loop: LoopConfig, n_train: int) -> list[str]:
+    """Set ``strat['arch_lr']`` by the rule of :mod:`~spacenas.strategies.oneshot.short_runs` unless
+    given; returns the note to print (none when the paper's rate stands)."""
+    from spacenas.strategies.oneshot.short_runs import REFERENCE_STEPS, scaled_arch_lr
+    field_ = cls.Config.model_fields.get("arch_lr")
+    if field_ is None or "arch_lr" in strat:
+        return []
+    per_epoch = -(-n_train // loop.batch_size)
+    if loop.max_steps is not None:
+        per_epoch = min(per_epoch, loop.max_steps)
+    steps = max(1, (loop.epochs - min(loop.arch_start_epoch, loop.epochs)) * per_epoch)
+    lr = scaled_arch_lr(field_.default, steps)
+    if lr == field_.default:
+        return []
+    strat["arch_lr"] = lr
+    return [f"arch_lr {lr:.4g}: the paper's {field_.default:g} scaled to {steps} architecture steps "
+            f"(x {lr / field_.default:.3g}, from {REFERENCE_STEPS} in the papers); --set arch_lr={field_.default:g} "
+            "keeps the paper's"]
 
 
 def run_oneshot(config: OneShotSearchConfig, *, callback: Callable[[dict[str, Any]], None] | None = None,

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from spacenas.config import StrictModel
 from spacenas.errors import SpacenasError
+from spacenas.eta import StepTimer
 from spacenas.spaces.base import Arch
 from spacenas.strategies.oneshot.base import OneShotStrategy
 from spacenas.strategies.oneshot.distributed import DistributedContext
@@ -194,6 +195,8 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
         with open(out / "log.jsonl", "w") as f:  # keep exactly the checkpointed epochs
             f.writelines(json.dumps(h) + "\n" for h in history)
 
+    per_epoch = -(-(train.n - train.n % world if world > 1 else train.n) // world // c.batch_size)
+    eta = StepTimer((c.epochs - start) * min(per_epoch, c.max_steps or per_epoch), "search", enabled=main)
     bar = tqdm(range(start, c.epochs), desc=f"search[{type(strategy).__name__}]", disable=not (progress and main),
                initial=start, total=c.epochs)
     for epoch in bar:
@@ -207,7 +210,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             tb = tb[: c.max_steps]
         sums: dict[str, float] = {}
         net.train()
-        for i, idx in enumerate(tqdm(tb, desc=f"epoch {epoch}", leave=False, disable=not (progress and main))):
+        for i, idx in enumerate(tqdm(tb, desc=f"epoch {epoch + 1}", leave=False, disable=not (progress and main))):
             xb, yb = train.get(idx)
             if epoch >= c.arch_start_epoch and strategy.arch_active(epoch):
                 stats = strategy.arch_step(raw, valid.get(vb[i % len(vb)]), train_batch=(xb, yb), lr=lr)
@@ -220,6 +223,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             if c.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], c.grad_clip)
             opt.step()
+            eta.step()  # one stderr line with the estimated total time, after the first few steps
             sums["train_loss"] = sums.get("train_loss", 0.0) + float(loss.detach())
             sums["train_acc"] = sums.get("train_acc", 0.0) + float((logits.detach().argmax(1) == yb).float().mean())
         rec: dict[str, Any] = {"epoch": epoch, "lr": lr, **{k: v / max(len(tb), 1) for k, v in sums.items()}}
@@ -240,7 +244,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             rec["benchmark"] = {"dataset": c.dataset, **bench}
         history.append(rec)
         if main:
-            msg = {"loss": f"{rec.get('train_loss', 0):.3f}", "arch": rec["arch"]}
+            msg = {"loss": f"{rec.get('train_loss', 0):.3f}"}  # no arch: it would squeeze the bar to nothing
             if bench is not None:
                 msg["test"] = f"{bench['test']:.2f}"
             bar.set_postfix(msg)

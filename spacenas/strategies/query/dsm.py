@@ -159,10 +159,11 @@ class DSMNAS(QueryStrategy):
             self._learn(k, actions, beta, score, terms)
 
     def best(self) -> tuple[Arch, Result]:
-        """The best center by search score, with the result it was told."""
+        """The best center by search score, with the result it was told; when no center was ever
+        accepted (every draw violated the constraints) the best arch seen, as other methods."""
         done = [(s, i) for i, s in enumerate(self.center_scores) if s is not None]
         if not done:
-            raise RuntimeError("no architecture evaluated yet")
+            return super().best()
         _, i = max(done)
         arch = self.centers[i]
         for a, r in reversed(self.history):
