@@ -1,6 +1,6 @@
 """DSM-NAS ablations on NAS-Bench-201: analogues of the paper's Fig. 7, Fig. 8a and Fig. 9.
 
-    python benchmarks/dsm_ablations.py                    # 100 seeds (Fig. 7, 8a), 30 seeds (Fig. 9)
+    python benchmarks/dsm_ablations.py                    # 100 seeds (Fig. 7, 8a), 20 seeds (Fig. 9)
     python benchmarks/dsm_ablations.py --quick            # smoke test size
 
 Every run: shipped NB201 table, search on the 200-epoch validation accuracy, budget = distinct
@@ -56,7 +56,7 @@ def header(cols: list[str], first: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common_args(p)
-    p.add_argument("--curve-seeds", type=int, default=30, help="seeds of the K and M curves (default 30)")
+    p.add_argument("--curve-seeds", type=int, default=20, help="seeds of the K and M curves (default 20)")
     p.add_argument("--k-values", default=",".join(map(str, K_VALUES)))
     p.add_argument("--m-values", default=",".join(map(str, M_VALUES)))
     a = p.parse_args(argv)
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 if label != "random search in mined subspaces":
                     add((label, ds, s), method, ds, s, opts)
             add(("DSM-NAS, absolute reward", ds, s), "dsm", ds, s, {"reward": "absolute"})
+    for ds in dss:  # the curves last: an interrupted run (with --cache) has the main ablations first
         for s in range(a.curve_seeds):
             for k in ks:
                 if k != DEFAULT_K:
@@ -91,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             for m in ms_:
                 if m != DEFAULT_M:
                     add((f"M={m}", ds, s), "dsm", ds, s, {"radius": m})
-    res = dict(zip(keys, run_jobs(jobs, a.workers, "phase 1")))
+    res = dict(zip(keys, run_jobs(jobs, a.workers, "phase 1", a.cache)))
     # ----- phase 2: random search inside the subspaces DSM-NAS mined (same seed) --------------------
     mined = "random search in mined subspaces"
     jobs2 = [("dsm-random", ds, s, a.budget, {**FIG7[mined][1], "init_archs": res[("DSM-NAS", ds, s)]["centers"]})
              for ds in dss for s in seeds]
-    res.update(zip([(mined, ds, s) for ds in dss for s in seeds], run_jobs(jobs2, a.workers, "phase 2")))
+    res.update(zip([(mined, ds, s) for ds in dss for s in seeds], run_jobs(jobs2, a.workers, "phase 2", a.cache)))
 
     def col(label, ds, n=len(seeds), field="test"):
         return [res[(label, ds, s)][field] for s in range(n)]

@@ -7,6 +7,7 @@ budget = distinct queries, see docs/protocol.md), reporting the test accuracy of
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ Job = tuple[str, str, int, int, dict[str, Any]]
 
 
 def run_one(job: Job) -> dict[str, Any]:
-    """Run one search; returns test/valid of the answer, the final centers (text), the number of
+    """Run one search; returns test/valid and text of the answer, the final centers (text), the number of
     center replacements and the test accuracies of every arch evaluated, in order."""
     from spacenas import registry
     from spacenas.evaluators import TabularEvaluator
@@ -32,8 +33,8 @@ def run_one(job: Job) -> dict[str, Any]:
     while ev.spent < budget:
         a = s.ask()
         s.tell(a, ev.evaluate(a))
-    _, res = s.best()
-    return {"test": res.metrics["test"], "valid": res.metrics["valid"],
+    arch, res = s.best()
+    return {"test": res.metrics["test"], "valid": res.metrics["valid"], "arch": ev.space.format(arch),
             "centers": [ev.space.format(c) for c in getattr(s, "centers", [])],
             "replacements": getattr(s, "n_replacements", None),
             "sampled": [r.metrics["test"] for _, r in s.history]}
@@ -45,18 +46,49 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_jobs(jobs: list[Job], workers: int, label: str = "runs") -> list[dict[str, Any]]:
-    """All ``jobs`` in a process pool of ``workers`` (1: in this process); results in job order."""
+def job_key(job: Job) -> str:
+    return json.dumps(list(job), sort_keys=True)
+
+
+def run_jobs(jobs: list[Job], workers: int, label: str = "runs", cache: str | None = None) -> list[dict[str, Any]]:
+    """All ``jobs`` in a process pool of ``workers`` (1: in this process); results in job order.
+
+    ``cache``: a JSON-lines file of finished runs (job -> result), appended to as runs finish and
+    read first, so scripts share identical runs and an interrupted script continues. Runs are
+    deterministic given the job, so a cached result is the result the run would give again
+    (delete the file after changing the strategies' code)."""
     t0 = time.perf_counter()
-    if workers <= 1:
-        _init_worker()
-        out = [run_one(j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
-            out = list(pool.map(run_one, jobs, chunksize=max(1, min(8, len(jobs) // (4 * workers) or 1))))
-    print(f"[{label}: {len(jobs)} runs in {time.perf_counter() - t0:.0f} s wall, {workers} worker(s)]",
-          file=sys.stderr, flush=True)
-    return out
+    done: dict[str, dict[str, Any]] = {}
+    if cache and os.path.exists(cache):
+        with open(cache) as f:
+            for line in f:
+                if line.strip():
+                    rec = json.loads(line)
+                    done[rec["job"]] = rec["result"]
+    todo = list(dict.fromkeys(k for k in map(job_key, jobs) if k not in done))
+    todo_jobs = [tuple(json.loads(k)) for k in todo]
+    out = open(cache, "a") if cache else None
+    try:
+        if workers <= 1:
+            _init_worker()
+            results = map(run_one, todo_jobs)
+            pool = None
+        else:
+            pool = ProcessPoolExecutor(workers, initializer=_init_worker)
+            results = pool.map(run_one, todo_jobs, chunksize=max(1, min(4, len(todo_jobs) // (8 * workers) or 1)))
+        for k, r in zip(todo, results):
+            done[k] = r
+            if out:
+                out.write(json.dumps({"job": k, "result": r}) + "\n")
+                out.flush()
+        if pool is not None:
+            pool.shutdown()
+    finally:
+        if out:
+            out.close()
+    print(f"[{label}: {len(jobs)} runs ({len(jobs) - len(todo)} from cache) in {time.perf_counter() - t0:.0f} s "
+          f"wall, {workers} worker(s)]", file=sys.stderr, flush=True)
+    return [done[job_key(j)] for j in jobs]
 
 
 def ms(x) -> str:
@@ -79,6 +111,8 @@ def common_args(p, seeds: int = 100, budget: int = 100) -> None:
     p.add_argument("--budget", type=int, default=budget, help=f"distinct queries per run (default {budget})")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="process pool size (default 2)")
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma list (default: all three)")
+    p.add_argument("--cache", default=None, help="JSON-lines file of finished runs, shared by the dsm_* scripts "
+                   "(read first, appended to; default: none)")
     p.add_argument("--quick", action="store_true", help="tiny run for smoke tests: 2 seeds, budget 12, 1 worker")
 
 
