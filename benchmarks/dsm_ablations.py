@@ -78,14 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         keys.append(key)
         jobs.append((method, ds, seed, a.budget, options))
 
-    for ds in dss:
-        for s in seeds:
+    # seed-major order: an interrupted run (with --cache) has whole seeds done, main ablations first
+    for s in seeds:
+        for ds in dss:
             for label, (method, opts) in FIG7.items():
                 if label != "random search in mined subspaces":
                     add((label, ds, s), method, ds, s, opts)
             add(("DSM-NAS, absolute reward", ds, s), "dsm", ds, s, {"reward": "absolute"})
-    for ds in dss:  # the curves last: an interrupted run (with --cache) has the main ablations first
-        for s in range(a.curve_seeds):
+    for s in range(a.curve_seeds):
+        for ds in dss:
             for k in ks:
                 if k != DEFAULT_K:
                     add((f"K={k}", ds, s), "dsm", ds, s, {"n_subspaces": k})
