@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common_args(p)
     p.add_argument("--curve-seeds", type=int, default=20, help="seeds of the K and M curves (default 20)")
+    p.add_argument("--curve-datasets", default=None, help="data sets of the K and M curves (default: --datasets)")
     p.add_argument("--k-values", default=",".join(map(str, K_VALUES)))
     p.add_argument("--m-values", default=",".join(map(str, M_VALUES)))
     a = p.parse_args(argv)
@@ -66,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     ks = [int(x) for x in a.k_values.split(",")]
     ms_ = [int(x) for x in a.m_values.split(",")]
     seeds, dss = list(range(a.seeds)), a.datasets
+    cdss = [d for d in a.curve_datasets.split(",") if d] if a.curve_datasets else dss
     print(f"$ python benchmarks/dsm_ablations.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     print(f"NB201 shipped table, search on valid, budget {a.budget} distinct queries, test accuracy (%) of the "
-          f"answer, mean +- std over {len(seeds)} seeds (K and M curves: {a.curve_seeds} seeds); "
+          f"answer, mean +- std over {len(seeds)} seeds (K and M curves: {a.curve_seeds} seeds on {', '.join(cdss)}); "
           f"paired tests: two-sided Wilcoxon signed-rank by seed\n")
 
     # ----- phase 1: everything that does not depend on another run --------------------------------
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                     add((label, ds, s), method, ds, s, opts)
             add(("DSM-NAS, absolute reward", ds, s), "dsm", ds, s, {"reward": "absolute"})
     for s in range(a.curve_seeds):
-        for ds in dss:
+        for ds in cdss:
+            add(("DSM-NAS", ds, s), "dsm", ds, s, {})  # the reference point (a cached duplicate for s < seeds)
             for k in ks:
                 if k != DEFAULT_K:
                     add((f"K={k}", ds, s), "dsm", ds, s, {"n_subspaces": k})
@@ -146,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         sym = name[0]
         print(f"\n### Fig. 9 analogue: {name}; {n} seeds; cell = mean +- std (paired diff vs {sym} = "
               f"{default}, Wilcoxon p)\n")
-        print(header(dss, sym))
+        print(header(cdss, sym))
         for v in values:
             label = "DSM-NAS" if v == default else f"{sym}={v}"
             cells = []
-            for ds in dss:
+            for ds in cdss:
                 x = col(label, ds, n)
                 cells.append(ms(x) + ("" if v == default else f" ({wilcoxon(x, col('DSM-NAS', ds, n))})"))
             print(f"| {v} | " + " | ".join(cells) + " |")

@@ -8,8 +8,8 @@ queries); its final K centers become ``init_archs`` of a DSM-NAS run on each tar
 (seed s, the same budget; the K transferred centers are the target run's first K queries and
 count against its budget; the source run's queries do not). Compared, paired by seed, with
 DSM-NAS from random centers on the target (seed s), with DSM-NAS on the target at twice the
-budget (the total number of queries DSM-NAS+ made, source included), and with the source run's
-answer evaluated on the target without any search there.
+budget (the total number of queries DSM-NAS+ made, source included; ``--no-control`` skips it),
+and with the source run's answer evaluated on the target without any search there.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ PAPER = {"DSM-NAS (random centers)": ("72.76 +- 0.80", "46.13 +- 0.67"),
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common_args(p)
+    p.add_argument("--no-control", action="store_true", help="skip the DSM-NAS runs at twice the budget")
     a = p.parse_args(argv)
     a.datasets = ",".join(TARGETS) if a.datasets == ",".join(["cifar10", "cifar100", "imagenet16-120"]) else a.datasets
     apply_quick(a)
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     for ds in targets:
         for s in seeds:
             for key, budget, opts in (("plain", a.budget, {}), ("plus", a.budget, {"init_archs": src[s]["centers"]}),
-                                      ("double", 2 * a.budget, {})):
+                                      ("double", 2 * a.budget, {}))[: 2 if a.no_control else 3]:
                 keys.append((key, ds, s))
                 jobs.append(("dsm", ds, s, budget, opts))
     res = dict(zip(keys, run_jobs(jobs, a.workers, "target runs", a.cache)))
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             (f"DSM-NAS, random centers ({a.budget} queries)", lambda ds: col("plain", ds)),
             (f"DSM-NAS+, centers from {SOURCE} ({a.budget} target + {a.budget} source queries)",
              lambda ds: col("plus", ds)),
-            (f"DSM-NAS, random centers ({2 * a.budget} queries)", lambda ds: col("double", ds))]
+            (f"DSM-NAS, random centers ({2 * a.budget} queries)", lambda ds: col("double", ds))][: 3 if a.no_control else 4]
     print("| method | " + " | ".join(targets) + " |\n|---|" + "---|" * len(targets))
     for name, f in rows:
         print(f"| {name} | " + " | ".join(ms(f(ds)) for ds in targets) + " |")
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nPaired by seed (mean difference of test accuracy, two-sided Wilcoxon signed-rank p):\n")
     print("| comparison | " + " | ".join(targets) + " |\n|---|" + "---|" * len(targets))
     for name, x, y in (("DSM-NAS+ - DSM-NAS (same budget on the target)", "plus", "plain"),
-                       (f"DSM-NAS+ - DSM-NAS with {2 * a.budget} queries", "plus", "double")):
+                       (f"DSM-NAS+ - DSM-NAS with {2 * a.budget} queries", "plus", "double"))[: 1 if a.no_control else 2]:
         print(f"| {name} | " + " | ".join(wilcoxon(col(x, ds), col(y, ds)) for ds in targets) + " |")
     print("| DSM-NAS+ - source answer without search | "
           + " | ".join(wilcoxon(col("plus", ds), no_search[ds]) for ds in targets) + " |")
