@@ -73,3 +73,29 @@ def test_distance_stats_equal_brute_force():
             assert st[k, d, 0] == len(v)
             np.testing.assert_allclose(st[k, d, 1], np.sum(v))
             np.testing.assert_allclose(st[k, d, 2], np.sum(np.square(v)))
+
+
+def python_blocks(md: Path) -> list[str]:
+    blocks, cur = [], None
+    for line in md.read_text().splitlines():
+        if cur is None and line.strip() == "```python":
+            cur = []
+        elif cur is not None and line.strip() == "```":
+            blocks.append("\n".join(cur) + "\n")
+            cur = None
+        elif cur is not None:
+            cur.append(line)
+    return blocks
+
+
+def test_every_python_block_of_the_dsm_doc_runs_standalone(tmp_path):
+    blocks = python_blocks(ROOT / "docs" / "dsm-nas.md")
+    assert len(blocks) >= 3
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for i, code in enumerate(blocks):
+        f = tmp_path / f"block{i}.py"
+        f.write_text(code)
+        p = subprocess.run([sys.executable, str(f)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=900)
+        assert p.returncode == 0, f"block {i} of docs/dsm-nas.md failed:\n{code}\n{p.stderr[-2000:]}"
+        assert p.stdout.strip(), f"block {i} printed nothing"
