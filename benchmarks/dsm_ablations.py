@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from dsm_common import DATASETS, apply_quick, common_args, ms, run_jobs, wilcoxon  # noqa: F401
+from dsm_common import apply_quick, common_args, ms, run_jobs, wilcoxon, wilcoxon_p
 
 K_VALUES = [1, 2, 4, 8]
 M_VALUES = [1, 2, 3, 4, 6]
@@ -41,8 +41,6 @@ FIG7 = {  # label -> (method, options); "mined" gets init_archs from the DSM-NAS
 
 def verdict(a, b) -> str:
     """Does "a > b" hold? paired diff, Wilcoxon p and a word."""
-    from spacenas.report import wilcoxon_p
-
     d = float(np.mean(np.asarray(a, float) - np.asarray(b, float)))
     p = wilcoxon_p(a, b)
     word = ("yes" if d > 0 else "reversed") if p < 0.05 else "no (n.s.)"

@@ -97,10 +97,23 @@ def ms(x) -> str:
     return f"{x.mean():.2f} +- {x.std():.2f}"
 
 
+def wilcoxon_p(a, b) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired samples (``scipy.stats.wilcoxon``, zero differences
+    dropped); 1.0 if all differences are 0. The convention of the sweep reports' paired tests."""
+    import warnings
+
+    from scipy.stats import wilcoxon as scipy_wilcoxon
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not np.any(d != 0):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(scipy_wilcoxon(d).pvalue)
+
+
 def wilcoxon(a, b) -> str:
     """Mean paired difference a - b and the two-sided Wilcoxon signed-rank p (scipy; 1 if all equal)."""
-    from spacenas.report import wilcoxon_p
-
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return f"{(a - b).mean():+.2f}, p = {wilcoxon_p(a, b):.2g}"
 
