@@ -26,6 +26,7 @@ QUERY_STRATEGIES: dict[str, str] = {
     "reinforce": "spacenas.strategies.query.reinforce:Reinforce",
     "local": "spacenas.strategies.query.local:LocalSearch",
     "dsm": "spacenas.strategies.query.dsm:DSMNAS",
+    "dsm-random": "spacenas.strategies.query.dsm_random:DSMRandomSearch",
     "mo-evolution": "spacenas.strategies.query.mo_evolution:MOEvolution",
 }
 

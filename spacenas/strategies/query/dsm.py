@@ -22,6 +22,11 @@ Choices where the paper is silent (see ``docs/dsm-nas.md``):
 * Baseline: exponential moving average of R (decay 0.9, as in the authors' code), the advantage
   is ``R - b`` with ``b`` from *before* this reward; the first reward initialises ``b``.
 * Node features carry ``score * score_scale`` (0.01: accuracies in percent become fractions).
+
+Ablation switches (paper Sec. V-B, V-C): ``reward: absolute`` trains the policy on ``score(beta)``
+instead of the improvement (Fig. 8a; the replacement rule ``score(beta) > score(alpha)`` is
+unchanged); ``update_subspaces: false`` never replaces a center (Fig. 7), and ``best()`` is then
+the best arch evaluated (the centers stay the K initial archs).
 """
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ from spacenas.evaluators.constraints import is_feasible
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
 from spacenas.strategies.query.dsm_controller import (
-    DSMController, apply_edits, build_subspace_graph, ema_update, improvement_reward, reinforce_loss)
+    REWARDS, DSMController, apply_edits, build_subspace_graph, ema_update, improvement_reward, reinforce_loss)
 from spacenas.subspace import Subspace
 
 
@@ -59,6 +64,9 @@ class DSMConfig(StrictModel):
     score_scale: float = Field(0.01, gt=0, description="scale of the score in the node features")
     global_clip: float | None = Field(1.5, gt=0, description="tanh clip of the subspace logits (None: off)")
     local_clip: float | None = Field(0.6, gt=0, description="tanh clip of the edit logits (None: off)")
+    reward: Literal["improvement", "absolute"] = Field(
+        "improvement", description="policy reward: score(beta) - score(alpha) (Eq. 2) or score(beta) (Fig. 8a)")
+    update_subspaces: bool = Field(True, description="replace a center by a better child (False: Fig. 7 ablation)")
     skip_seen: bool = True
     max_redraws: int = Field(10, ge=0, description="repeats in a row before a uniform draw from the ball")
     device: str = "cpu"
@@ -160,7 +168,11 @@ class DSMNAS(QueryStrategy):
 
     def best(self) -> tuple[Arch, Result]:
         """The best center by search score, with the result it was told; when no center was ever
-        accepted (every draw violated the constraints) the best arch seen, as other methods."""
+        accepted (every draw violated the constraints) the best arch seen, as other methods.
+
+        With ``update_subspaces: false`` the centers never move: the best arch evaluated instead."""
+        if not self.config.update_subspaces:
+            return super().best()
         done = [(s, i) for i, s in enumerate(self.center_scores) if s is not None]
         if not done:
             return super().best()
@@ -206,7 +218,7 @@ class DSMNAS(QueryStrategy):
         cfg: DSMConfig = self.config
         reward = improvement_reward(score, self.center_scores[k])
         if actions is not None:
-            r = reward * cfg.reward_scale
+            r = REWARDS[cfg.reward](score, self.center_scores[k]) * cfg.reward_scale
             if cfg.baseline == "ema":
                 adv = r - (self.baseline_value if self.baseline_value is not None else r)
                 self.baseline_value = ema_update(self.baseline_value, r, cfg.baseline_decay)
@@ -218,7 +230,7 @@ class DSMNAS(QueryStrategy):
             loss.backward()
             self.optimizer.step()
             self.n_updates += 1
-        if reward > 0:  # a new Arch value replaces the center; the parent is never mutated
+        if reward > 0 and cfg.update_subspaces:  # a new Arch value replaces the center; the parent is never mutated
             self.centers[k] = beta
             self.center_scores[k] = float(score)
             self._graph = None

@@ -49,6 +49,15 @@ def improvement_reward(score_child: float, score_parent: float) -> float:
     return float(score_child) - float(score_parent)
 
 
+def absolute_reward(score_child: float, score_parent: float) -> float:
+    """R(beta) = score(beta): the ablation of Fig. 8a (the parent's score is ignored)."""
+    return float(score_child)
+
+
+#: policy reward forms (``DSMConfig.reward``): the paper's improvement reward and the Fig. 8a ablation
+REWARDS = {"improvement": improvement_reward, "absolute": absolute_reward}
+
+
 def ema_update(baseline: float | None, reward: float, decay: float) -> float:
     """Exponential moving average baseline; the first reward initialises it."""
     if baseline is None:
