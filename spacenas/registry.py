@@ -73,7 +73,7 @@ AUTOSPACE_METHODS: dict[str, str] = {
 }
 
 #: preferred row order of methods in reports; other names follow alphabetically
-METHOD_ORDER: tuple[str, ...] = ("random", "reinforce", "evolution", "local", "dsm", "mo-evolution")
+METHOD_ORDER: tuple[str, ...] = ("random", "reinforce", "evolution", "local", "dsm", "dsm-random", "mo-evolution")
 
 #: one line of description per space and per method (``spacenas list``)
 SPACE_DESCRIPTIONS: dict[str, str] = {
@@ -90,6 +90,7 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "reinforce": "REINFORCE with per-decision categorical logits (query-based)",
     "local": "local search: best-improvement hill climbing with random restarts (query-based)",
     "dsm": "DSM-NAS: a GNN+LSTM controller picks among subspaces (balls) around good archs (query-based)",
+    "dsm-random": "random search inside DSM-NAS's subspaces (balls), no controller: the Fig. 7 ablation (query-based)",
     "mo-evolution": "multi-objective aging evolution with NSGA-II-style selection (query-based)",
     "darts": "DARTS: softmax mixing weights, first- or second-order (one-shot)",
     "gdas": "GDAS: one op per edge by hard Gumbel-softmax, straight-through gradients (one-shot)",
