@@ -237,3 +237,30 @@ def _approx_equal(a, b) -> bool:
         return True
     assert a == b
     return True
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_masked_ops_are_not_computed_on_the_fused_path(space):
+    """A masked op's parameters take no part in the forward: they get no gradient at all."""
+    net = make_net(space)
+    shapes = net.arch_shapes()
+    g = torch.Generator().manual_seed(0)
+    masks = {k: torch.rand(s, generator=g) < 0.4 for k, s in shapes.items()}
+    for m in masks.values():
+        m[:, 1] = True  # every edge keeps at least one op
+    w = {k: torch.rand(s, dtype=torch.float64) for k, s in shapes.items()}
+    net(batches(1)[0][0], w, masks).sum().backward()
+    assert net.last_path == "fused"
+    keys = ["cell"] if space == "nb201" else ["normal", "reduce"]
+    cells = [c for c in net.modules() if hasattr(c, "edges")]
+    for ci, cell in enumerate(cells):
+        key = keys[0] if space == "nb201" else ("reduce" if cell.reduction else "normal")
+        for e, mixed in enumerate(cell.edges):
+            for name, op in mixed.ops.items():
+                grads = [p.grad for p in op.parameters()]
+                if not grads:
+                    continue
+                if bool(masks[key][e, int(name)]):
+                    assert all(gr is not None for gr in grads)
+                else:
+                    assert all(gr is None for gr in grads)
