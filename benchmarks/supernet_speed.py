@@ -137,9 +137,11 @@ def bilevel_ms(build, fused: bool, batch: int, size: int, steps: int, device: to
     return 1000 * statistics.median(times), mem, net.last_path
 
 
-def eval_net_rates(tiny: bool, steps: int, device: torch.device) -> list[tuple[str, float, float, float]]:
+def eval_net_rates(tiny: bool, steps: int, device: torch.device, batch: int | None = None
+                   ) -> list[tuple[str, float, float, float]]:
     """``(mode, model-step img/s, loop img/s CPU augmentation, loop img/s device augmentation)``."""
-    C, layers, batch, size = (4, 3, 8, 16) if tiny else (36, 20, 96, 32)
+    C, layers, b, size = (4, 3, 8, 16) if tiny else (36, 20, 96, 32)
+    batch = batch or b
     g = torch.Generator().manual_seed(0)
     n = batch * (steps + 1)
     data = ImageTensorDataset(torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8),
@@ -201,6 +203,8 @@ def main() -> None:
     p.add_argument("--eval-steps", type=int, default=None, help="timed eval-net steps (default: --steps)")
     p.add_argument("--tiny", action="store_true", help="small sizes: finishes in seconds")
     p.add_argument("--skip-eval-net", action="store_true")
+    p.add_argument("--batch", type=int, default=None, help="override the supernet batch size (default: 64)")
+    p.add_argument("--eval-batch", type=int, default=None, help="override the eval-net batch size (default: 96)")
     p.add_argument("--cases", default="nb201,darts,darts-k4",
                    help="comma-separated supernet cases to run (nb201, darts, darts-k4; empty: none)")
     p.add_argument("--clock", choices=("wall", "process"), default="wall",
@@ -227,16 +231,20 @@ def main() -> None:
     for key, (case, build, batch, size) in zip(keys, supernet_cases(args.tiny)):
         if key not in wanted:
             continue
+        if args.batch is not None:
+            case, batch = case.replace(f"b{batch}", f"b{args.batch}"), args.batch
         r_ms, r_mem, _ = bilevel_ms(build, False, batch, size, args.steps, device)
         f_ms, f_mem, path = bilevel_ms(build, True, batch, size, args.steps, device)
         print(f"| {case} | {r_ms:.1f} | {f_ms:.1f} | {r_ms / f_ms:.2f}x | {r_mem:.1f} | {f_mem:.1f} | {path} |",
               flush=True)
     if args.skip_eval_net:
         return
-    print("\n| DARTS V2 eval net (C=36, 20 cells, b96) | model step img/s | loop img/s, CPU augment "
+    C, layers, b = (4, 3, 8) if args.tiny else (36, 20, 96)
+    print(f"\n| DARTS V2 eval net (C={C}, {layers} cells, b{args.eval_batch or b}) | model step img/s | loop img/s, CPU augment "
           "| loop img/s, device augment | loop/model (device augment) |")
     print("|---|---|---|---|---|")
-    for mode, model, loop_cpu, loop_dev in eval_net_rates(args.tiny, args.eval_steps or args.steps, device):
+    for mode, model, loop_cpu, loop_dev in eval_net_rates(args.tiny, args.eval_steps or args.steps, device,
+                                                               args.eval_batch):
         print(f"| {mode} | {model:.1f} | {loop_cpu:.1f} | {loop_dev:.1f} | {loop_dev / model:.2f} |", flush=True)
 
 
