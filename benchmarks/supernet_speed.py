@@ -154,7 +154,8 @@ def eval_net_rates(tiny: bool, steps: int, device: torch.device, batch: int | No
         if cl:
             net = net.to(memory_format=torch.channels_last)
         gen = torch.Generator().manual_seed(1)
-        net.set_drop_path(0.2, gen)
+        dev_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(1)
+        net.set_drop_path(0.2, dev_gen)
         opt = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
         net.train()
 
@@ -179,7 +180,7 @@ def eval_net_rates(tiny: bool, steps: int, device: torch.device, batch: int | No
         model_rate = steps * batch / (CLOCK[0]() - t0)
         rates = []
         for on_device in (False, True):
-            aug_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(2)
+            aug_gen = dev_gen
             sync(device)
             t0 = CLOCK[0]()
             done = 0

@@ -179,12 +179,14 @@ def _losses(model, x, y, config: TrainConfig, dev: torch.device):
 def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, gen: torch.Generator,
                  device) -> tuple[float, float]:
     model.train()
-    if isinstance(model, DARTSNet):
-        model.set_drop_path(config.drop_path * epoch / config.epochs, gen)
-    loss_sum, correct, n = 0.0, 0, 0
     dev = torch.device(device)
+    # on a GPU, augmentation and drop-path draw from a generator on the device, seeded from the
+    # run's generator once per epoch (resumes exactly); on the CPU they use the run's generator
     aug_gen = gen if dev.type == gen.device.type else torch.Generator(device=dev).manual_seed(
-        int(torch.randint(0, 2**62, (1,), generator=gen)))  # per epoch: resumes exactly
+        int(torch.randint(0, 2**62, (1,), generator=gen)))
+    if isinstance(model, DARTSNet):
+        model.set_drop_path(config.drop_path * epoch / config.epochs, aug_gen)
+    loss_sum, correct, n = 0.0, 0, 0
     pad = 0 if config.device_augment else config.augment_pad
     for x, y in iterate_batches(data.train, config.batch_size, gen, shuffle=True, augment_pad=pad, device=device):
         if config.device_augment:
