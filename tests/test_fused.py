@@ -170,7 +170,7 @@ def test_partial_channels_equal_forward():
 
 def test_fixed_nb201_net_equal_and_act_edges_fall_back():
     arch = nb201.NB201Space().parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
-    a = NB201Net(arch, C=8, N=1, generator=torch.Generator().manual_seed(0)).double()
+    a = NB201Net(arch, C=8, N=1, generator=torch.Generator().manual_seed(0), fused=True).double()
     b = copy.deepcopy(a)
     for cell in (m for m in b.modules() if hasattr(m, "fused")):
         cell.fused = False
@@ -180,7 +180,7 @@ def test_fixed_nb201_net_equal_and_act_edges_fall_back():
     for ga, gb in zip(torch.autograd.grad(ya.sum(), list(a.parameters())), torch.autograd.grad(yb.sum(), list(b.parameters()))):
         close(ga, gb)
     acts = [None, "swish", "relu6", None, None, None]
-    c = NB201Net(arch, C=8, N=1, activations=acts, generator=torch.Generator().manual_seed(0)).double()
+    c = NB201Net(arch, C=8, N=1, activations=acts, generator=torch.Generator().manual_seed(0), fused=True).double()
     c(x)
     assert {m.last_path for m in c.modules() if hasattr(m, "last_path") and not isinstance(m, NB201Net)} \
         == {"reference (non-mixed edge)"}

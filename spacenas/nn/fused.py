@@ -21,8 +21,9 @@ path is numerically the reference path (:meth:`MixedOp.forward`) up to the order
 point additions (tests/test_fused.py: float64, rtol 1e-10, forwards and all gradients).
 
 Where fusion does not apply the cell calls the reference path: activation mixtures (A-DARTS
-gives every edge its own activation, so no input is shared) and edges that are not a
-:class:`MixedOp` (``ActEdge`` of A-DARTS retraining nets). :func:`fusable` says which.
+gives every edge its own activation, so no input is shared), edges that are not a
+:class:`MixedOp` (``ActEdge`` of A-DARTS retraining nets), and ops watched by forward hooks
+(hook-based MAdds counters see every conv). :func:`fusable` says which.
 """
 from __future__ import annotations
 
@@ -48,7 +49,18 @@ def fusable(edges: Sequence[nn.Module], act_weights) -> str | None:
         return "activation mixture"
     if not all(type(e) is MixedOp for e in edges):
         return "non-mixed edge"
+    if _hooked(edges):
+        return "forward hooks"
     return None
+
+
+def _hooked(edges: Sequence[nn.Module]) -> bool:
+    """True when a forward hook watches an op module (MAdds counters, tests): the fused path
+    does not call the ops' modules, so such hooks need the reference path."""
+    from torch.nn.modules import module as _m
+    if _m._global_forward_hooks or _m._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for e in edges for m in e.modules())
 
 
 def run_dag(states: list[torch.Tensor], n_new: int, edges: Sequence[tuple[int, int]],

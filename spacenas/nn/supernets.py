@@ -204,11 +204,12 @@ class NB201Net(nn.Module):
     parameterized op: ``nor_conv_1x1``/``nor_conv_3x3``). Each cell gets its own activation
     modules (own PReLU slope / Swish coefficient). ``None`` (the default) keeps the ops' ReLUs,
     i.e. exactly the plain network. ``rrelu`` draws its training-mode slopes from ``generator``
-    (no generator: the fixed eval-mode slope; see :mod:`spacenas.nn.activations`)."""
+    (no generator: the fixed eval-mode slope; see :mod:`spacenas.nn.activations`). ``fused=True``
+    runs the cells on the fused path; the default reference path keeps retraining bit-identical."""
 
     def __init__(self, arch: Arch, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
                  bn_affine: bool = True, *, generator: torch.Generator | None = None,
-                 activations: Sequence[str | None] | None = None, fused: bool = True) -> None:
+                 activations: Sequence[str | None] | None = None, fused: bool = False) -> None:
         super().__init__()
         space = nb201.NB201Space()
         space.check(arch)
