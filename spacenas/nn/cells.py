@@ -11,6 +11,11 @@
 
 Every edge is a :class:`~spacenas.nn.mixed.MixedOp`; a cell of a discrete network has one
 candidate op per edge (``none`` edges then contribute nothing).
+
+Both cells have two forward paths with equal numerics: the **fused** one
+(:mod:`spacenas.nn.fused`: edges leaving the same node share ReLU, pooling and one stacked
+conv + BN; the default, ``cell.fused = True``) and the **reference** one (every edge on its
+own, :meth:`MixedOp.forward`). ``cell.last_path`` tells which one the latest forward used.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from spacenas.nn.fused import FUSED, REFERENCE, fusable, run_dag
 from spacenas.nn.mixed import MixedOp
 from spacenas.nn.ops import FactorizedReduce, ReLUConvBN
 from spacenas.spaces.nb201 import EDGES as NB201_EDGES
@@ -46,9 +52,15 @@ class NB201Cell(nn.Module):
         self.edges = nn.ModuleList(
             MixedOp(ops, C, 1, affine=affine, pool_bn=False, k=k, act_mixture=act_mixture, generator=generator)
             for ops in edge_ops)
+        self.fused, self.last_path, self._index_cache = True, None, {}
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, active: list | None = None,
                 act_weights: torch.Tensor | None = None) -> torch.Tensor:
+        why = fusable(self.edges, act_weights) if self.fused else "switched off"
+        if why is None:
+            self.last_path = FUSED
+            return run_dag([x], 3, NB201_EDGES, self.edges, weights, active, self._index_cache)[3]
+        self.last_path = REFERENCE if why == "switched off" else f"{REFERENCE} ({why})"
         nodes = [x]
         for j in range(1, 4):
             s = None
@@ -83,10 +95,19 @@ class DARTSCell(nn.Module):
             MixedOp(op_names, C, 2 if reduction and j < 2 else 1, affine=affine, pool_bn=True, k=k,
                     act_mixture=act_mixture, generator=generator)
             for _, j in darts_edges(steps))
+        #: (target state, source state) of every edge, states numbered from the two inputs
+        self.dag = [(2 + i, j) for i, j in darts_edges(steps)]
+        self.fused, self.last_path, self._index_cache = True, None, {}
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor | None = None,
                 active: list | None = None, act_weights: torch.Tensor | None = None) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
+        why = fusable(self.edges, act_weights) if self.fused else "switched off"
+        if why is None:
+            self.last_path = FUSED
+            states = run_dag(states, self.steps, self.dag, self.edges, weights, active, self._index_cache)
+            return torch.cat(states[-self.multiplier:], dim=1)
+        self.last_path = REFERENCE if why == "switched off" else f"{REFERENCE} ({why})"
         for e_start, i in _node_offsets(self.steps):
             s = None
             for j in range(i + 2):

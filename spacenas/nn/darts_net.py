@@ -48,7 +48,8 @@ def drop_path(x: torch.Tensor, drop_prob: float, generator: torch.Generator) -> 
     if drop_prob <= 0.0:
         return x
     keep = 1.0 - drop_prob
-    mask = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < keep).to(device=x.device, dtype=x.dtype)
+    mask = (torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=generator.device) < keep).to(
+        device=x.device, dtype=x.dtype)  # a generator on x's device: no host-device copy
     return x / keep * mask
 
 

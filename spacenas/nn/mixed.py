@@ -47,6 +47,14 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def partial_tail(out: torch.Tensor, rest: torch.Tensor, stride: int, k: int) -> torch.Tensor:
+    """Partial channels: join the mixture ``out`` with the bypassed channels ``rest``
+    (max-pooled 2x2 on stride-2 edges) and channel-shuffle with ``k`` groups."""
+    if stride == 2:
+        rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)
+    return channel_shuffle(torch.cat([out, rest], dim=1), k)
+
+
 class MixedOp(nn.Module):
     """One edge: the candidate ops ``op_names`` on ``C`` channels (``stride`` 1 or 2)."""
 
@@ -88,10 +96,10 @@ class MixedOp(nn.Module):
         weights (drawn from ``generator`` when given); use :meth:`widen` to keep them."""
         if k == self.k:
             return
-        dev = next((t.device for t in (*self.ops.parameters(), *self.ops.buffers())), None)
+        ref = next((t for t in (*self.ops.parameters(), *self.ops.buffers()) if t.is_floating_point()), None)
         self.ops = self._build(k, generator)
-        if dev is not None:
-            self.ops.to(dev)
+        if ref is not None:  # keep the edge's device and dtype
+            self.ops.to(ref.device, ref.dtype)
         self.k = k
 
     def widen(self, factor: int, generator: torch.Generator) -> None:
@@ -145,7 +153,5 @@ class MixedOp(nn.Module):
         else:  # only `none` (or nothing) is active: the edge outputs zeros
             out = torch.zeros_like(x[:, :, ::self.stride, ::self.stride])
         if self.k > 1:
-            if self.stride == 2:
-                rest = F.max_pool2d(rest, 2, 2, ceil_mode=True)
-            out = channel_shuffle(torch.cat([out, rest], dim=1), self.k)
+            out = partial_tail(out, rest, self.stride, self.k)
         return out

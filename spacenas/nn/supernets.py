@@ -34,11 +34,42 @@ from spacenas.spaces.base import Arch
 from spacenas.spaces.darts import SUPERNET_OPS as DARTS_OPS, DARTSSpace
 
 
+def _cells(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if isinstance(m, (NB201Cell, DARTSCell))]
+
+
+def set_fused(net: nn.Module, fused: bool) -> None:
+    """Switch every cell of ``net`` to the fused (``True``) or reference forward path."""
+    for cell in _cells(net):
+        cell.fused = bool(fused)
+
+
+def last_path(net: nn.Module) -> str | None:
+    """Which forward path the latest forward of ``net``'s cells used: ``"fused"``,
+    ``"reference"`` or ``"reference (<why fusion did not apply>)"`` (several: joined by ``+``)."""
+    paths = sorted({c.last_path for c in _cells(net) if c.last_path is not None})
+    return "+".join(paths) if paths else None
+
+
 class _CellSupernet(Supernet):
-    """Shared plumbing: argument checks, partial channels, widening."""
+    """Shared plumbing: argument checks, partial channels, widening, the forward path switch."""
 
     def _mixed(self) -> list[MixedOp]:
         return [m for m in self.modules() if isinstance(m, MixedOp)]
+
+    @property
+    def fused(self) -> bool:
+        """True when the cells use the fused forward path where it applies (the default)."""
+        return all(c.fused for c in _cells(self))
+
+    @fused.setter
+    def fused(self, value: bool) -> None:
+        set_fused(self, value)
+
+    @property
+    def last_path(self) -> str | None:
+        """The forward path of the latest forward (for the run log); see :func:`last_path`."""
+        return last_path(self)
 
     @property
     def partial_k(self) -> int:
@@ -106,7 +137,7 @@ class NB201Body(nn.Module):
     """The NB201 network with ``edge_ops[e]`` as the candidate ops of edge ``e`` in every cell."""
 
     def __init__(self, edge_ops, C: int, N: int, num_classes: int, in_channels: int, bn_affine: bool,
-                 act_mixture: bool = False) -> None:
+                 act_mixture: bool = False, fused: bool = True) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers, c = [], C
@@ -118,6 +149,7 @@ class NB201Body(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
         self.classifier = nn.Linear(c, num_classes)
+        set_fused(self, fused)
 
     def forward(self, x, weights=None, active=None, act_weights=None) -> torch.Tensor:
         x = self.stem(x)
@@ -132,12 +164,12 @@ class NB201Supernet(_CellSupernet):
     :mod:`spacenas.spaces.nb201` order)."""
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
-                 bn_affine: bool = False, *, act_mixture: bool = False,
+                 bn_affine: bool = False, *, act_mixture: bool = False, fused: bool = True,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.space = nb201.NB201Space()
         self.body = NB201Body([nb201.OPS] * len(nb201.EDGES), C, N, num_classes, in_channels, bn_affine,
-                              act_mixture)
+                              act_mixture, fused)
         init_parameters_(self, generator)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
@@ -182,17 +214,18 @@ class NB201Net(nn.Module):
     parameterized op: ``nor_conv_1x1``/``nor_conv_3x3``). Each cell gets its own activation
     modules (own PReLU slope / Swish coefficient). ``None`` (the default) keeps the ops' ReLUs,
     i.e. exactly the plain network. ``rrelu`` draws its training-mode slopes from ``generator``
-    (no generator: the fixed eval-mode slope; see :mod:`spacenas.nn.activations`)."""
+    (no generator: the fixed eval-mode slope; see :mod:`spacenas.nn.activations`). ``fused=True``
+    runs the cells on the fused path; the default reference path keeps retraining bit-identical."""
 
     def __init__(self, arch: Arch, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
                  bn_affine: bool = True, *, generator: torch.Generator | None = None,
-                 activations: Sequence[str | None] | None = None) -> None:
+                 activations: Sequence[str | None] | None = None, fused: bool = False) -> None:
         super().__init__()
         space = nb201.NB201Space()
         space.check(arch)
         self.arch = arch
         ops = [nb201.OPS[c] for c in arch.choices]
-        self.body = NB201Body([[o] for o in ops], C, N, num_classes, in_channels, bn_affine)
+        self.body = NB201Body([[o] for o in ops], C, N, num_classes, in_channels, bn_affine, fused=fused)
         self.activations = check_edge_activations(activations, ops, ("nor_conv_1x1", "nor_conv_3x3"))
         if self.activations is not None:
             from spacenas.nn.activations import make_activation
@@ -211,7 +244,7 @@ class DARTSSupernet(_CellSupernet):
 
     def __init__(self, C: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
                  num_classes: int = 10, in_channels: int = 3, stem_multiplier: int = 3,
-                 bn_affine: bool = False, *, act_mixture: bool = False,
+                 bn_affine: bool = False, *, act_mixture: bool = False, fused: bool = True,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         if steps != 4 or not 1 <= multiplier <= steps:
@@ -235,6 +268,7 @@ class DARTSSupernet(_CellSupernet):
             c_pp, c_p = c_p, multiplier * c_curr
         self.cells = nn.ModuleList(cells)
         self.classifier = nn.Linear(c_p, num_classes)
+        set_fused(self, fused)
         init_parameters_(self, generator)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:

@@ -64,8 +64,9 @@ def widen_conv(conv: nn.Conv2d, g_out: torch.Tensor, g_in: torch.Tensor | None) 
 def widen_bn(bn: nn.BatchNorm2d, g: torch.Tensor) -> nn.BatchNorm2d:
     """A new BatchNorm2d over ``len(g)`` channels: affine parameters and running statistics
     of channel ``j`` copied from old channel ``g(j)``."""
+    ref = bn.running_mean if bn.running_mean is not None else bn.weight
     new = nn.BatchNorm2d(len(g), bn.eps, bn.momentum, bn.affine, bn.track_running_stats,
-                         device=(bn.running_mean if bn.running_mean is not None else bn.weight).device)
+                         device=ref.device, dtype=ref.dtype)
     with torch.no_grad():
         if bn.affine:
             new.weight.copy_(widen_weight(bn.weight, g, None))

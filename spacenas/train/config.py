@@ -35,7 +35,7 @@ space but mobilenet) are errors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -72,6 +72,13 @@ class TrainConfig(StrictModel):
     seed: int = Field(0, ge=0)
     shape: dict[str, Any] = Field(default_factory=dict)  # mobilenet: MobileNetShape overrides
     init_from_supernet: str | None = None  # mobilenet: supernet.pt cache to start from
+    #: crop/flip/cutout on the batch tensor on the training device (spacenas.train.augment);
+    #: on the CPU it draws exactly what the per-image path draws (same results)
+    device_augment: bool = True
+    #: train in channels_last memory format (can help convolutions on GPUs and some CPUs)
+    channels_last: bool = False
+    #: fp32, or bf16 autocast for the forward pass (where the hardware supports it)
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 DEFAULTS: dict[str, dict[str, Any]] = {

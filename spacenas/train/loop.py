@@ -27,6 +27,7 @@ from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.spaces.base import Arch, SearchSpace
+from spacenas.train.augment import augment_batch
 from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space, read_arch_text
 from spacenas.train.cutout import cutout
 
@@ -165,18 +166,36 @@ def _forward_train(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
     return fwd(x) if fwd is not None else (model(x), None)
 
 
+def _losses(model, x, y, config: TrainConfig, dev: torch.device):
+    if config.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        logits, aux = _forward_train(model, x)
+    logits, aux = logits.float(), None if aux is None else aux.float()
+    loss = F.cross_entropy(logits, y)
+    total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
+    return logits, aux, loss, total
+
+
 def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, gen: torch.Generator,
                  device, aug: tuple[int, int], eta: StepTimer | None = None) -> tuple[float, float]:
     model.train()
+    dev = torch.device(device)
+    # on a GPU, augmentation and drop-path draw from a generator on the device, seeded from the
+    # run's generator once per epoch (resumes exactly); on the CPU they use the run's generator
+    aug_gen = gen if dev.type == gen.device.type else torch.Generator(device=dev).manual_seed(
+        int(torch.randint(0, 2**62, (1,), generator=gen)))
     if isinstance(model, DARTSNet):
-        model.set_drop_path(config.drop_path * epoch / config.epochs, gen)
+        model.set_drop_path(config.drop_path * epoch / config.epochs, aug_gen)
     loss_sum, correct, n = 0.0, 0, 0
-    for x, y in iterate_batches(data.train, config.batch_size, gen, shuffle=True,
-                                augment_pad=aug[1], device=device):
-        x = cutout(x, aug[0], gen)
-        logits, aux = _forward_train(model, x)
-        loss = F.cross_entropy(logits, y)
-        total = loss if aux is None else loss + config.auxiliary_weight * F.cross_entropy(aux, y)
+    cut, pad_size = aug  # (cutout, crop padding) scaled to the image size
+    pad = 0 if config.device_augment else pad_size
+    for x, y in iterate_batches(data.train, config.batch_size, gen, shuffle=True, augment_pad=pad, device=device):
+        if config.device_augment:
+            x = augment_batch(x, pad_size, cut, aug_gen)
+        else:
+            x = cutout(x, cut, gen)
+        logits, aux, loss, total = _losses(model, x, y, config, dev)
         opt.zero_grad(set_to_none=True)
         total.backward()
         if config.grad_clip is not None:
@@ -214,6 +233,8 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
     aug = augmentation(config, data.image_size)  # (cutout, crop padding) scaled to the image size
     gen = generator if generator is not None else torch.Generator().manual_seed(config.seed)
     model = build_network(space, arch, config, data, gen).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=config.nesterov, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs, eta_min=config.lr_min)

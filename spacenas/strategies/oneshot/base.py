@@ -73,6 +73,17 @@ def on_device_of(t: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return t if t.device == generator.device else t.to(generator.device)
 
 
+def on_device_generator(generator: torch.Generator, device: torch.device) -> torch.Generator:
+    """``generator`` when it lives on ``device``'s type, else a generator on ``device`` seeded
+    by one draw from it: every random draw of the search (Dirichlet and Gumbel samples,
+    masks) then happens on the device, with no host-device copy per step. CPU runs keep the
+    given generator, so their results are unchanged."""
+    if generator.device.type == device.type:
+        return generator
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
 class OneShotConfig(StrictModel):
     """Options shared by all one-shot strategies (architecture optimizer: Adam)."""
 
@@ -97,7 +108,8 @@ class OneShotStrategy(ABC):
         if not isinstance(self.config, self.Config):
             raise SpacenasError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(self.config).__name__}")
         self.device = torch.device(device)
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.generator = on_device_generator(generator if generator is not None else torch.Generator().manual_seed(0),
+                                             self.device)
         self.shapes = {k: (int(e), int(o)) for k, (e, o) in supernet_shapes.items()}
         self.mixer = self.make_mixer()
         self.params: dict[str, nn.Parameter] = {

@@ -172,7 +172,7 @@ class DDSAS(OneShotStrategy):
             if L[k] is None:
                 raise SpacenasError(f"DDSAS: set L for cell {k!r} of {shape[0]} edges x {shape[1]} ops "
                                     f"(allowed: integers {shape[0] + 1}..{shape[0] * shape[1]})")
-        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.generator.device))
         self.sampler = UCBSubspaceSampler(self.shapes, L, np.random.default_rng(seed), c.ucb_c, c.ucb_form)
         # space parameters zeta, initialized like alpha; one Adam for alpha and zeta (authors' code)
         self.zeta = {k: torch.nn.Parameter(self.mixer.init(s, self.generator).to(self.device))

@@ -239,6 +239,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
         rec["arch"] = strategy.describe(raw, arch)
         rec["mixing"] = {k: [[round(float(v), 5) for v in row] for row in s] for k, s in strategy.scores().items()}
         rec.update(strategy.log_extra())
+        rec["supernet_path"] = getattr(raw, "last_path", None)  # fused or reference forward (spacenas.nn.fused)
         bench = _benchmark(raw.space.name, c.dataset, arch)
         if bench is not None:
             rec["benchmark"] = {"dataset": c.dataset, **bench}
