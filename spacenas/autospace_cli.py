@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from spacenas.config import StrictModel, build_config
 from spacenas.errors import SpacenasError, unknown
+from spacenas.paths import check_output_path
 
 #: network-plan keys ``--set`` may give (the rest of the plan comes from the data)
 PLAN_KEYS = ("stem_channels", "channels", "strides")
@@ -82,8 +83,8 @@ def _pos(text: str) -> int:
 
 
 def _seed(text: str) -> int:
-    from spacenas.cli import _nonneg_int
-    return _nonneg_int(text)
+    from spacenas.cli import _seed
+    return _seed(text)
 
 
 # ----- shared pieces --------------------------------------------------------------------------
@@ -146,6 +147,7 @@ def load_data(name: str, data_dir: str | None, seed: int):
 
 
 def _check_out(path: str, flag: str = "--out") -> Path:
+    check_output_path(path, flag)  # empty, under a file, read-only, /proc: one line before the run
     p = Path(path).expanduser()
     if p.is_dir():
         raise SpacenasError(f"{flag} {path!r} is a directory; give a file name like space.json")

@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from spacenas.config import check_seed, parse_value
 from spacenas.errors import SpacenasError
 
 DATASETS_HELP = "cifar10, cifar100, imagenet16-120, ninapro, darcy"
@@ -44,6 +45,21 @@ def _nonneg_int(text: str) -> int:
     return v
 
 
+def _seed(text: str) -> int:
+    """A seed both numpy and torch accept (0..2**63-1)."""
+    try:
+        return check_seed(int(text), "--seed")
+    except ValueError as e:  # SpacenasError is a ValueError
+        raise argparse.ArgumentTypeError(str(e) if isinstance(e, SpacenasError) else f"{text!r} is not an integer") from None
+
+
+def _nonempty(text: str) -> str:
+    """A name flag given as '' is an error, not the default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty value (leave the flag out for the default)")
+    return text
+
+
 def _csv(text: str) -> list[str]:
     items = [x.strip() for x in text.split(",") if x.strip()]
     if not items:
@@ -70,10 +86,7 @@ def parse_options(pairs: list[str] | None, methods: list[str], scoped: bool) -> 
             method, name = methods[0], key
         elif method not in methods:
             raise SpacenasError(f"bad --set {pair!r}: method {method!r} is not run here (allowed: {', '.join(methods)})")
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        value: Any = parse_value(raw, f"--set {key}")  # JSON when it parses, else text; bounded nesting
         out.setdefault(method, {})[name] = value
     return out
 
@@ -83,7 +96,7 @@ def _hw_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--constraint", dest="constraints", action="append", default=None, metavar="METRIC<=X",
                    help="hard limit, repeatable: latency:DEVICE<=MS, energy:DEVICE<=MJ, params<=N, flops<=N "
                         "(suffixes k, M, G)")
-    g.add_argument("--objectives", default=None, metavar="accuracy,latency:DEVICE",
+    g.add_argument("--objectives", default=None, type=_nonempty, metavar="accuracy,latency:DEVICE",
                    help="multi-objective run: report the Pareto front of what was evaluated and its hypervolume")
     g.add_argument("--weights", default=None, metavar="W1,W2",
                    help="weights of the normalized objectives in the scalarized reward of single-objective "
@@ -97,14 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="run one search and print the found architecture")
     s.add_argument("--space", default="nb201", help="search space (default: nb201)")
-    s.add_argument("--dataset", default=None,
+    s.add_argument("--dataset", default=None, type=_nonempty,
                    help=f"data set ({DATASETS_HELP}; default: cifar10); for one-shot methods the training data "
                         "when --data is not given")
     s.add_argument("--method", required=True, help="search method (see registry: random, evolution, reinforce, local, dsm, ...)")
-    s.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (default: 0)")
+    s.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     s.add_argument("--budget", type=_positive_int, default=None,
                    help="budget in the evaluator's unit (nb201: unique queries; default: 100)")
-    s.add_argument("--search-metric", default=None, help="reward metric: valid or test (default: valid)")
+    s.add_argument("--search-metric", default=None, type=_nonempty, help="reward metric: valid or test (default: valid)")
     s.add_argument("--run-dir", default=None, help="write config, log, checkpoints and result here")
     s.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     s.add_argument("--checkpoint-every", type=_nonneg_int, default=None,
@@ -114,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     g = s.add_argument_group("one-shot methods")
-    g.add_argument("--data", default=None, help="training data for one-shot methods (default: digits)")
+    g.add_argument("--data", default=None, type=_nonempty, help="training data for one-shot methods (default: digits)")
     g.add_argument("--data-dir", default=None, help="directory of the data set files")
-    g.add_argument("--device", default=None, help="torch device for one-shot methods (default: cpu)")
+    g.add_argument("--device", default=None, type=_nonempty, help="torch device for one-shot methods (default: cpu)")
     g.add_argument("--epochs", type=_positive_int, default=None, help="search epochs for one-shot methods")
     g.add_argument("--progressive", action="store_true", help="progressive variant (DrNAS)")
     from spacenas.supernet_cli import add_supernet_arguments
@@ -131,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--methods", type=_csv, required=True, help="comma list of query-based methods")
     w.add_argument("--seeds", default="100", help="N (seeds 0..N-1), A:B, or a comma list (default: 100)")
     w.add_argument("--budget", type=_positive_int, default=None, help="budget per run (nb201 default: 100 queries)")
-    w.add_argument("--search-metric", default="valid", help="valid or test (default: valid)")
+    w.add_argument("--search-metric", default="valid", type=_nonempty, help="valid or test (default: valid)")
     w.add_argument("--workers", type=_positive_int, default=None, help="parallel runs (default: CPU count)")
     w.add_argument("--ray", default=None, metavar="ADDRESS", help="run as Ray tasks: 'local' or a cluster address")
     w.add_argument("--checkpoint-every", type=_nonneg_int, default=25, help="steps between checkpoints (0: never)")
@@ -267,7 +280,7 @@ def _oneshot(args: argparse.Namespace) -> int:
     if sn:
         raise SpacenasError(f"{', '.join(sn)}: only for query-based methods on --space mobilenet, not for the "
                             f"one-shot method {args.method!r}")
-    args.device = args.device or "cpu"
+    args.device = "cpu" if args.device is None else args.device  # '' is an error, not cpu
     return int(mod.run(args) or 0)
 
 

@@ -62,13 +62,9 @@ def _route(options: dict[str, Any], tables: dict[str, set[str]]) -> dict[str, di
 
 
 def parse_device(device: str | torch.device | None) -> torch.device:
-    try:
-        dev = torch.device(device or "cpu")
-    except RuntimeError:
-        raise SpacenasError(f"unknown device {device!r} (allowed: cpu, cuda, cuda:N, mps)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SpacenasError(f"device {device!r} requested but CUDA is not available here (use --device cpu)")
-    return dev
+    from spacenas.devices import resolve_device
+
+    return resolve_device(device, "device")
 
 
 def build_search(space: str, method: str, data: str = "digits", *, data_dir: str | None = None, seed: int = 0,

@@ -12,6 +12,7 @@ import argparse
 import json
 from typing import Any
 
+from spacenas.config import parse_value
 from spacenas.errors import SpacenasError
 
 
@@ -38,10 +39,7 @@ def supernet_options(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise SpacenasError(f"bad --supernet {pair!r}: expected key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
+        out[key.strip()] = parse_value(raw, f"--supernet {key.strip()}")  # JSON or text; bounded nesting
     for flag, key in (("epochs", "epochs"), ("madds_limit", "madds_limit")):
         v = getattr(args, flag, None)
         if v is not None:
@@ -78,7 +76,7 @@ def run_supernet_search(args: argparse.Namespace, parse_options) -> int:
     budget = args.budget if args.budget is not None else default_budget(args.space)
     spec = RunSpec(args.method, data, args.seed, budget, args.space, args.search_metric or "valid", opts,
                    tuple(args.constraints or ()), args.objectives, args.weights, supernet=supernet_options(args),
-                   data_dir=args.data_dir, device=args.device or "cpu")
+                   data_dir=args.data_dir, device="cpu" if args.device is None else args.device)
     ckpt = 25 if args.checkpoint_every is None else args.checkpoint_every
     res = run_search(spec, run_dir=args.run_dir, resume=args.resume, checkpoint_every=ckpt,
                      progress=not args.no_progress)
@@ -119,4 +117,4 @@ def sweep_supernet_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             raise SpacenasError(f"{', '.join(bad)}: only for the supernet spaces ({', '.join(SUPERNET_SPACES)}), "
                                 f"not for {args.space!r}")
         return {}
-    return {"supernet": supernet_options(args), "data_dir": args.data_dir, "device": args.device or "cpu"}
+    return {"supernet": supernet_options(args), "data_dir": args.data_dir, "device": "cpu" if args.device is None else args.device}

@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacenas.config import parse_value
+from spacenas.devices import resolve_device
 from spacenas.errors import SpacenasError
+from spacenas.paths import check_output_path
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,10 +55,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise SpacenasError(f"bad --set {pair!r}: expected key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
+        out[key.strip()] = parse_value(raw, f"--set {key.strip()}")  # JSON or text; bounded nesting
     return out
 
 
@@ -89,9 +89,12 @@ def run_train(args: argparse.Namespace) -> int:
     export_dir = args.export_dir or args.run_dir
     if formats and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
+    if formats:  # before training, not after it
+        check_output_path(export_dir, "--export-dir" if args.export_dir else "--run-dir", directory=True)
+    device = resolve_device(args.device, "--device")
     data = load_dataset(args.data, args.data_dir)
     result = train(arch, space, data, config, run_dir=args.run_dir, resume=args.resume,
-                   device=torch.device(args.device), progress=not args.no_progress,
+                   device=device, progress=not args.no_progress,
                    generator=torch.Generator().manual_seed(config.seed))
     files: list[Path] = []
     if formats:

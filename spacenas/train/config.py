@@ -27,9 +27,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from spacenas.config import StrictModel, build_config
+from spacenas.config import Seed, StrictModel, build_config
 from spacenas.errors import SpacenasError
 
 TRAIN_SPACES: tuple[str, ...] = ("nb201", "darts", "mobilenet", "nb201-act", "darts-act")
@@ -56,9 +56,15 @@ class TrainConfig(StrictModel):
     layers: int | None = Field(20, ge=3)
     N: int | None = Field(None, ge=1)
     eval_batch_size: int = Field(256, ge=1)
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     shape: dict[str, Any] = Field(default_factory=dict)  # mobilenet: MobileNetShape overrides
     init_from_supernet: str | None = None  # mobilenet: supernet.pt cache to start from
+
+    @model_validator(mode="after")
+    def _lr_order(self) -> TrainConfig:
+        if self.lr_min > self.lr:
+            raise ValueError(f"lr_min ({self.lr_min}) must be <= lr ({self.lr}): the cosine schedule decays lr to lr_min")
+        return self
 
 
 DEFAULTS: dict[str, dict[str, Any]] = {

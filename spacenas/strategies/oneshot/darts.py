@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from spacenas.errors import SpacenasError
 from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy, masked_softmax
@@ -34,9 +35,9 @@ class DARTSConfig(OneShotConfig):
     #: unrolled (second-order) architecture gradient
     second_order: bool = False
     #: step size xi of the unrolled weight step; None: the current weight learning rate
-    unroll_lr: float | None = None
+    unroll_lr: float | None = Field(None, gt=0)
     #: eps = fd_scale / ||grad_w' L_val||
-    fd_scale: float = 0.01
+    fd_scale: float = Field(0.01, gt=0)
 
 
 def _weights(supernet) -> list[torch.Tensor]:
