@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from spacenas.config import check_seed, parse_value
+from spacenas.config import MAX_SEED, check_seed, parse_value
 from spacenas.errors import SpacenasError
 
 DATASETS_HELP = "cifar10, cifar100, imagenet16-120, ninapro, darcy"
@@ -47,10 +47,11 @@ def _nonneg_int(text: str) -> int:
 
 def _seed(text: str) -> int:
     """A seed both numpy and torch accept (0..2**63-1)."""
+    v = _nonneg_int(text)
     try:
-        return check_seed(int(text), "--seed")
-    except ValueError as e:  # SpacenasError is a ValueError
-        raise argparse.ArgumentTypeError(str(e) if isinstance(e, SpacenasError) else f"{text!r} is not an integer") from None
+        return check_seed(v, "--seed")
+    except SpacenasError:
+        raise argparse.ArgumentTypeError(f"{v} is too large (seeds are 0..{MAX_SEED}, i.e. < 2**63)") from None
 
 
 def _nonempty(text: str) -> str:

@@ -70,6 +70,8 @@ def run_train(args: argparse.Namespace) -> int:
     from spacenas.train.loop import train
 
     check_space(args.space)
+    if args.resume and not args.run_dir:
+        raise SpacenasError("--resume needs --run-dir (the dir of the run to continue)")
     space = registry.space(args.space)
     arch = args.arch
     if getattr(args, "activation", None) is not None:  # A-DARTS: one fixed activation everywhere
@@ -86,7 +88,7 @@ def run_train(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise SpacenasError(f"unknown export format {bad[0]!r} (allowed: {', '.join(FORMATS)})")
-    export_dir = args.export_dir or args.run_dir
+    export_dir = args.run_dir if args.export_dir is None else args.export_dir  # '' is an error, not 'unset'
     if formats and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
     if formats:  # before training, not after it

@@ -119,7 +119,25 @@ def read_arch_text(value: str) -> str:
     if text and "\n" not in text and len(text) < 1024:
         try:
             if Path(text).is_file():
-                return Path(text).read_text().strip()
+                return _read_text_file(Path(text), "architecture file")
         except OSError:  # not a usable path (e.g. a long genotype): it is the text
             pass
     return text
+
+
+#: an arch file is one line of text; anything bigger is not one
+MAX_ARCH_FILE_BYTES = 1 << 20
+
+
+def _read_text_file(path: Path, what: str) -> str:
+    """The stripped UTF-8 text of ``path``; one line naming the file if it is binary or huge."""
+    if path.stat().st_size > MAX_ARCH_FILE_BYTES:
+        raise SpacenasError(f"{what} {path} is {path.stat().st_size} bytes; expected one line of architecture text")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpacenasError(f"{what} {path} is not UTF-8 text (byte {e.start}); expected one line of "
+                            "architecture text") from None
+    if "\x00" in text:
+        raise SpacenasError(f"{what} {path} holds NUL bytes; expected one line of architecture text")
+    return text.strip()
