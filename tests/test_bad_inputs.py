@@ -337,7 +337,7 @@ def test_train_resume_needs_run_dir(capsys, tmp_path, monkeypatch):
 
 
 # ----- numerical faults: lr=1e6 on every method family (real processes) --------------------------
-SEARCH = ["search", "--no-progress", "--data", "digits", "--epochs", "3", "--set", "C=4", "--set", "N=1",
+SEARCH = ["search", "--no-progress", "--data", "digits", "--epochs", "2", "--set", "C=4", "--set", "N=1",
           "--set", "max_steps=10", "--run-dir", "rd"]
 
 
@@ -366,8 +366,8 @@ SEARCH = ["search", "--no-progress", "--data", "digits", "--epochs", "3", "--set
     pytest.param(["autospace-search", "--no-progress", "--manual-irb", "--layers", "1", "--method", "proxyless",
                   "--budget", "3", "--set", "warmup_epochs=1", "--train-epochs", "1", "--set", "lr=1e6"],
                  "non-finite", id="n_proxyless_lr1e6"),
-    pytest.param(["search", "--no-progress", "--space", "mobilenet", "--method", "random", "--budget", "2",
-                  "--epochs", "1", "--supernet", "train_limit=64", "--supernet", "lr=1e6", "--run-dir", "rd"],
+    pytest.param(["search", "--no-progress", "--space", "mobilenet", "--method", "random", "--budget", "2",  # lr=1e30
+                  "--epochs", "2", "--supernet", "train_limit=128", "--supernet", "lr=1e30", "--run-dir", "rd"],
                  "non-finite supernet", id="n_supernet_lr1e6"),
 ])
 def test_diverging_runs_stop_with_one_line(argv, quantity, tmp_path):

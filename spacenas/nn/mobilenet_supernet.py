@@ -46,7 +46,7 @@ from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch
 from spacenas.spaces.mobilenet import BLOCKS, DEPTHS, EXPANSIONS, KERNELS, Layers, MobileNetSpace
 
-_HINT = "the learning rate may be too high (lower the supernet lr)"
+_HINT = "the learning rate may be too high (lower --supernet lr)"
 MAX_K = max(KERNELS)
 MAX_E = max(EXPANSIONS)
 
