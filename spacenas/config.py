@@ -102,3 +102,12 @@ def check_dims(**dims: Any) -> None:
     for name, v in dims.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise SpacenasError(f"bad value {_short(v, 40)} for {name!r}: expected an integer >= 1")
+
+
+def parse_device(device: Any = None):
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` (or a :class:`torch.device`) -> a usable torch
+    device (``None``: cpu); anything else (``''``, ``meta``, ``tpu``, CUDA without CUDA) is a one-line
+    :class:`SpacenasError` (see :func:`spacenas.devices.resolve_device`)."""
+    from spacenas.devices import resolve_device
+
+    return resolve_device(device)

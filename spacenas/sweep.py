@@ -23,10 +23,9 @@ from spacenas.config import MAX_SEED
 from spacenas.errors import SpacenasError
 from spacenas.runner import CHECKPOINT, CONFIG, LOG, RESULT, Runner, RunResult, read_json, write_json
 
-#: default budget per space, in the evaluator's unit (NB201: unique queries); see docs/protocol.md
-DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100, "mobilenet": 100}
-#: spaces searched through a supernet trained on image data (RunSpec.dataset names the data set)
-SUPERNET_SPACES: tuple[str, ...] = ("mobilenet",)
+# the facts (default budgets, supernet spaces) live in the registry; the names stay importable here
+from spacenas.registry import DEFAULT_BUDGETS, SUPERNET_SPACES, default_budget  # noqa: E402,F401
+
 SUPERNET_DIR = "supernets"
 SWEEP_FILE = "sweep.json"
 
@@ -51,39 +50,11 @@ class RunSpec:
     device: str = "cpu"
 
 
-def default_budget(space: str) -> int:
-    if space not in DEFAULT_BUDGETS:
-        raise SpacenasError(f"no default budget for space {space!r}; pass --budget (defaults exist for: "
-                            f"{', '.join(DEFAULT_BUDGETS)})")
-    return DEFAULT_BUDGETS[space]
-
-
 def make_evaluator(space: str, dataset: str, search_metric: str = "valid",
                    constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None):
-    """The tabular evaluator of ``space`` (only NB201 has a table).
-
-    Plain :class:`TabularEvaluator` for cifar10 / cifar100 / imagenet16-120 without constraints or
-    objectives; otherwise the hardware evaluator
-    (:func:`~spacenas.evaluators.hw_tabular.make_hw_evaluator`, ``penalize=True``: an arch over a
-    hard limit scores below every feasible arch, so no strategy prefers it).
-    """
-    registry.get(registry.SPACES, space, "space")  # unknown space -> SpacenasError
-    if space in SUPERNET_SPACES:
-        raise SpacenasError(f"space {space!r} is searched through a trained supernet, not a table: "
-                            "use build_runner / run_search with a RunSpec")
-    if space != "nb201":
-        raise SpacenasError(f"space {space!r} cannot be searched by query-based methods (allowed: nb201, "
-                            f"{', '.join(SUPERNET_SPACES)})")
-    from spacenas.benchmarks.hw import TASK_DATASETS
-
-    if dataset in TASK_DATASETS or constraints or objectives:
-        from spacenas.evaluators.hw_tabular import make_hw_evaluator
-
-        return make_hw_evaluator(dataset, search_metric, constraints=list(constraints), objectives=objectives,
-                                 penalize=True)
-    from spacenas.evaluators.tabular import TabularEvaluator
-
-    return TabularEvaluator(dataset, search_metric)
+    """The query evaluator on the benchmark table of ``space`` (:data:`spacenas.registry.TABLES`;
+    NB201: :func:`spacenas.evaluators.table.nb201_evaluator`)."""
+    return registry.table_evaluator(space, dataset, search_metric, constraints, objectives)
 
 
 def make_supernet_run_evaluator(spec: RunSpec, cache: str | Path | None = None, progress: bool = False):

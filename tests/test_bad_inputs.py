@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spacenas.cli import main
+from spacenas.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 NB201_ARCH = "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"
@@ -130,7 +130,7 @@ def test_set_value_refused_in_a_real_process(tmp_path):
     pytest.param([*DARTS_TINY, "--device", "mps"], "device 'mps' cannot run spacenas here", id="o_device_mps"),
     pytest.param(["search", "--no-progress", "--space", "mobilenet", "--method", "dsm", "--epochs", "1",
                   "--device", "tpu"], "unknown device 'tpu'", id="m_device_tpu"),
-    pytest.param([*TRAIN_NB201, "--device", "tpu"], "unknown --device 'tpu'", id="t_device_tpu"),
+    pytest.param([*TRAIN_NB201, "--device", "tpu"], "unknown device 'tpu'", id="t_device_tpu"),
     pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "3", "--set", "device=tpu"],
                  "unknown device 'tpu'", id="dsm_set_device"),
 ])

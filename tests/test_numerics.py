@@ -52,7 +52,7 @@ def test_integer_tensors_are_ignored():
 def test_diverging_search_leaves_the_last_good_checkpoint(tmp_path):
     """NaN injected at the start of epoch 1: the run stops with one line naming epoch 1, and the
     checkpoint on disk is epoch 0's, finite."""
-    from spacenas.oneshot_cli import build_search
+    from spacenas.strategies.oneshot.build import build_search
     from spacenas.strategies.oneshot.loop import search
 
     built = build_search("nb201", "darts", "digits", seed=0, epochs=3, options={"C": 4, "N": 1, "max_steps": 2})

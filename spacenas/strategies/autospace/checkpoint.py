@@ -112,9 +112,11 @@ def save_run(dea: AutoSpace, path: str | Path, st: RunState, rng: np.random.Gene
 
 
 def restore_run(dea: AutoSpace, path: str | Path, train: ImageTensorDataset, valid: ImageTensorDataset,
-                rng: np.random.Generator, generator: torch.Generator, device: str) -> RunState:
-    """Load a checkpoint into ``dea`` (weights), ``rng`` and ``generator``; return the run state."""
-    from spacenas.strategies.autospace.evolution import Member, RunState
+                rng: np.random.Generator, generator: torch.Generator, device: str,
+                Member: type, RunState: type) -> RunState:
+    """Load a checkpoint into ``dea`` (weights), ``rng`` and ``generator``; return the run state
+    (a ``RunState`` of ``Member`` objects: the classes come from the caller, so this module does not
+    import :mod:`.evolution`, which imports it)."""
 
     meta, ten = load_checkpoint(path)
     for what, mine in (("config", dea.config.model_dump()), ("plan", dea.plan.model_dump())):

@@ -196,7 +196,7 @@ class AutoSpace:
         if resume:
             if checkpoint is None:
                 raise SpacenasError("resuming the DEA needs the checkpoint path")
-            st = restore_run(self, checkpoint, train, valid, rng, generator, device)
+            st = restore_run(self, checkpoint, train, valid, rng, generator, device, Member, RunState)
         else:
             st = RunState(self.initial_population(rng), BatchStream(train, cfg.batch_size, generator, device),
                            BatchStream(valid, cfg.batch_size, generator, device))
@@ -285,9 +285,3 @@ class AutoSpace:
             fit.append([m.fitness for m in ranked])
         space = LayerwiseSpace(layers, name="autospace", meta={"plan": self.plan.model_dump()})
         return AutoSpaceResult(space, Subspace.full(space), fit, pops, losses, log)
-
-
-def endless_batches(data: ImageTensorDataset, batch_size: int, generator: torch.Generator,
-                    device: str = "cpu") -> BatchStream:
-    """Shuffled batches, epoch after epoch, without end (a resumable :class:`BatchStream`)."""
-    return BatchStream(data, batch_size, generator, device)
