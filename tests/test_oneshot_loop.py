@@ -212,7 +212,7 @@ def test_bad_config_is_a_one_line_error():
     with pytest.raises(SpacenasError, match="anchor"):
         DrNAS({"cell": (6, 5)}, {"anchor": "l3"})
     with pytest.raises(SpacenasError, match="partial_k"):
-        DrNAS({"cell": (6, 5)}, {"progressive": {"partial_k": [4, 3], "keep_ops": [5, 3]}})
+        DrNAS({"cell": (6, 5)}, {"progressive": {"partial_k": [2, 4], "keep_ops": [5, 3]}})
     with pytest.raises(SpacenasError, match="epochs"):
         search(DARTS({"cell": (6, 5)}), FakeSupernet(), blobs(), blobs(), {"epochs": 0}, progress=False)
 

@@ -101,13 +101,23 @@ class MixedOp(nn.Module):
             raise SpacenasError(
                 f"cannot widen by {factor}: the partial-channel k={self.k} must be divisible by it "
                 f"(widening raises the channel fraction 1/k up to 1)")
-        if factor == 1:
+        self.widen_to(self.k // factor, generator)
+
+    def widen_to(self, k: int, generator: torch.Generator) -> None:
+        """Widen every op from ``C/self.k`` to ``C/k`` channels (``k <= self.k``, ``k`` a divisor
+        of ``C``, not necessarily of ``self.k``: e.g. DrNAS's code schedule 6 -> 4 on C=36 takes
+        the ops from 6 to 9 channels). Eq. 7 keeps the old channels and copies random old ones
+        into the ``C/k - C/self.k`` new channels; the split then sends the first ``C/k``
+        channels through the ops and shuffles with ``k`` groups."""
+        if not isinstance(k, int) or k < 1 or k > self.k:
+            raise SpacenasError(f"cannot widen from partial-channel k={self.k} to k={k!r}: "
+                                "widening lowers k (raises the fraction 1/k), at least to 1")
+        if k == self.k:
             return
-        new_k = self.k // factor
-        c_old, c_new = self.width, self._check_k(new_k)
+        c_old, c_new = self.width, self._check_k(k)
         for op in self.ops.values():
             widen_channels_(op, c_old, c_new, generator)
-        self.k = new_k
+        self.k = k
 
     # ----- forward -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None,

@@ -58,3 +58,7 @@ class Supernet(nn.Module, ABC):
     def widen(self, factor: int, generator: torch.Generator) -> None:
         """Multiply the width of every conv by ``factor`` with DrNAS's random mapping (Eq. 7-8)."""
         raise NotImplementedError(f"{type(self).__name__} does not support widening")
+
+    def widen_to(self, k: int, generator: torch.Generator) -> None:
+        """Widen to partial-channel ``k`` (DrNAS Eq. 7-8; ``k`` need not divide the current k)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support widening")

@@ -68,9 +68,19 @@ class _CellSupernet(Supernet):
             if m.k % factor:
                 raise SpacenasError(f"cannot widen by {factor}: partial-channel k={m.k} is not divisible by it "
                                     "(widening raises the channel fraction 1/k, at most to 1)")
-            m._check_k(m.k // factor)
+        self.widen_to(ms[0].k // factor, generator)
+
+    def widen_to(self, k: int, generator: torch.Generator) -> None:
+        """Widen every mixed op to partial-channel ``k`` (any ``k`` up to the current one that
+        divides every edge width, e.g. 6 -> 4 at C=36; see :meth:`MixedOp.widen_to`)."""
+        ms = self._mixed()
         for m in ms:
-            m.widen(factor, generator)
+            if not isinstance(k, int) or k < 1 or k > m.k:
+                raise SpacenasError(f"cannot widen from partial-channel k={m.k} to k={k!r}: "
+                                    "widening lowers k (raises the fraction 1/k), at least to 1")
+            m._check_k(k)
+        for m in ms:
+            m.widen_to(k, generator)
 
     def _unpack(self, name: str, given: Weights | None, cols: int | None, boolean: bool = False) -> dict:
         if given is None:

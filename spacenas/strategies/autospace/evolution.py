@@ -18,6 +18,17 @@ One population of open cells per layer of an L-layer supernet. Each round:
    to the reference DAG is below ``tau`` (after ``max_mutation_tries`` the closest draw is
    kept). The population then drops its least fit old cells back to ``population`` cells.
 
+Eq. 1's hard limit ``MAdds(d_i) < MAdds_max`` per cell (``madds_max``, in millions at the
+cell's layer geometry; None: no limit) is kept by construction: the initial population and
+every mutation only admit cells under the limit (:func:`~spacenas.strategies.autospace.math.
+within_madds`), so every cell of the output space satisfies it. Eq. 6's penalty (``lam``) is a
+separate, soft term.
+
+The fitness steps use a batch of ``fitness_data``: ``valid`` (default: the held-out split, a
+bi-level estimate that the weight steps have not fitted) or ``train`` (the paper, Sec. 3.2.2:
+"its classification loss over the provided training dataset"; a fresh training batch, not the
+one of the weight step). The ``autospace-*`` presets use ``train``.
+
 ``run(..., checkpoint=PATH)`` saves the state after every round and ``resume=True`` continues
 from it with an identical result (:mod:`~spacenas.strategies.autospace.checkpoint`).
 
@@ -30,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -48,7 +59,7 @@ from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch
 from spacenas.spaces.open_cell import IRB_REFERENCE, LayerwiseSpace, OpenCellSpace
 from spacenas.strategies.autospace.checkpoint import BatchStream, restore_run, save_run
-from spacenas.strategies.autospace.math import count_compensation, momentum_update, tournament_select
+from spacenas.strategies.autospace.math import count_compensation, momentum_update, tournament_select, within_madds
 from spacenas.strategies.autospace.proxyless import GatedSupernet, alpha_step, gate_grads, weight_step
 from spacenas.subspace import Subspace
 
@@ -79,6 +90,10 @@ class AutoSpaceConfig(StrictModel):
     tau: float = Field(0.25, gt=0)
     max_mutation_tries: int = Field(100, ge=1)
     n_inner: int = Field(4, ge=2)
+    #: Eq. 1: hard upper limit on every cell's MAdds, in millions (None: no limit)
+    madds_max: float | None = Field(None, gt=0)
+    #: data of the fitness steps: held-out split (default) or the training set (paper)
+    fitness_data: Literal["valid", "train"] = "valid"
 
 
 @dataclass
@@ -131,13 +146,20 @@ class AutoSpace:
     def _close(self, arch: Arch) -> bool:
         return self.ref is None or self.space.distance_to(arch, self.ref) < self.config.tau
 
-    def mutate(self, parent: Arch, rng: np.random.Generator, use_ref: bool, taken: set[str]) -> Arch | None:
-        """One offspring of ``parent`` (new to ``taken``); redrawn until close to the reference
-        when ``use_ref``; ``None`` if no new cell was found."""
+    def _affordable(self, l: int | None, arch: Arch) -> bool:
+        """Eq. 1 at layer ``l`` (``None``: no layer given, no check)."""
+        if self.config.madds_max is None or l is None:
+            return True
+        return within_madds(self._madds(l, self.space.format(arch)), self.config.madds_max)
+
+    def mutate(self, parent: Arch, rng: np.random.Generator, use_ref: bool, taken: set[str],
+               layer: int | None = None) -> Arch | None:
+        """One offspring of ``parent`` (new to ``taken``, within Eq. 1's MAdds limit at ``layer``);
+        redrawn until close to the reference when ``use_ref``; ``None`` if no new cell was found."""
         best, best_d = None, float("inf")
         for _ in range(self.config.max_mutation_tries):
             child = self.space.mutate(parent, rng)
-            if self.space.format(child) in taken:
+            if self.space.format(child) in taken or not self._affordable(layer, child):
                 continue
             d = self.space.distance_to(child, self.ref) if use_ref and self.ref is not None else 0.0
             if d < best_d:
@@ -151,17 +173,24 @@ class AutoSpace:
         to the reference, by rejection; mutants of the reference if rejection keeps failing),
         with fitness ~ N(0, init_scale^2)."""
         pops = []
-        for _ in range(self.plan.n_layers):
+        for l in range(self.plan.n_layers):
             members, taken = [], set()
             tries = 0
             while len(members) < self.config.population:
                 tries += 1
+                if tries > 10000 * self.config.population:
+                    raise SpacenasError(f"AutoSpace: could not find {self.config.population} distinct cells under "
+                                        f"madds_max={self.config.madds_max}M at layer {l} (Eq. 1); raise the limit")
                 arch = self.space.sample(rng)
+                if not self._affordable(l, arch):
+                    continue
                 if not self._close(arch):
                     if tries < 1000 * self.config.population:
                         continue
                     # the ball around the reference is tiny: walk out of the reference instead
-                    arch = self.mutate(self.ref, rng, True, taken) or arch
+                    arch = self.mutate(self.ref, rng, True, taken, l) or arch
+                    if not self._affordable(l, arch):
+                        continue
                 text = self.space.format(arch)
                 if text not in taken:
                     taken.add(text)
@@ -237,7 +266,7 @@ class AutoSpace:
             for ms in members:
                 for m in ms:
                     m.iters += 1
-            xv, yv = next(st.vb)
+            xv, yv = next(st.vb if cfg.fitness_data == "valid" else st.tb)
             if cfg.k < 2:
                 continue
             _, ggs = gate_grads(net, alphas, xv, yv, generator, cfg.lam)
@@ -265,7 +294,7 @@ class AutoSpace:
         children = []
         for o in range(self.config.offspring):
             parent = winners[o % len(winners)]
-            child = self.mutate(self.space.parse(parent.text), rng, use_ref, taken)
+            child = self.mutate(self.space.parse(parent.text), rng, use_ref, taken, l)
             if child is None:
                 continue
             text = self.space.format(child)

@@ -8,6 +8,7 @@
 * Eq. 4 :func:`gate_alpha_grad` -- ProxylessNAS's binary-gate estimate of ``dL/dalpha`` from
   the gate gradients, times the iteration-count compensation :func:`count_compensation`.
 * Eq. 5 :func:`momentum_update` -- write-back of learned fitness into the population.
+* Eq. 1 :func:`within_madds` -- the hard per-cell limit ``MAdds(d_i) < MAdds_max``.
 * Eq. 6 :func:`regularized_loss` -- ``CE + lambda * MAdds``.
 * :func:`tournament_select` -- K distinct winners by tournament selection.
 """
@@ -78,6 +79,12 @@ def momentum_update(alpha_star: np.ndarray | float, alpha_old: np.ndarray | floa
     if not 0.0 <= eps <= 1.0:
         raise SpacenasError(f"momentum epsilon must be in [0, 1], got {eps}")
     return eps * np.asarray(alpha_star, dtype=float) + (1.0 - eps) * np.asarray(alpha_old, dtype=float)
+
+
+def within_madds(madds: float, madds_max: float | None) -> bool:
+    """Eq. 1's constraint ``MAdds(d_i) < MAdds_max`` (strict; ``None``: no limit).
+    Hand: 2.5 < 3 -> True; 3 < 3 -> False."""
+    return madds_max is None or float(madds) < float(madds_max)
 
 
 def regularized_loss(ce: torch.Tensor, madds: torch.Tensor | float, lam: float) -> torch.Tensor:

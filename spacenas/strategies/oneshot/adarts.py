@@ -19,9 +19,24 @@ returns the full arch in the factorized space ``<space>-act`` (:mod:`spacenas.sp
 on every edge whose op is parameterized, the activation ``argmax(beta)`` of that edge, or one
 fixed activation everywhere (retraining with a fixed activation, Tables 2 and 4). The text form
 of each epoch's full arch is kept in ``ADARTS.derived``.
+
+The paper's recipe (Sec. 4.1), beyond the defaults above:
+
+* search 25 epochs with the weight lr 0.05 cosine-annealed to 0.001 (loop options; the
+  ``adarts-darts`` preset);
+* **the skip-connect rule**: "after the search process, we check if there is at least one
+  skip-connect operator in the normal cell, if not, it is discarded" -- :func:`keeps_skip_rule`
+  on the derived arch, ``skip_rule: true`` logs the verdict every epoch (``discarded``), and
+  :func:`search_until_kept` re-runs the search with the next seed until an arch is kept;
+* **Config-A** (Table 2): the activation parameters beta fixed at the end of an earlier search
+  and only alpha (and the weights) searched: ``frozen_beta`` (raw beta per cell type, e.g.
+  from :func:`config_a`, which reads the ``beta`` every epoch's log record holds).
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -99,6 +114,51 @@ class ADARTSConfig(DARTSConfig):
     #: tri_level: Algorithm 1 (alpha step, then beta step at the new alpha: two forward passes);
     #: joint: one forward/backward for both (cheaper; not the paper's order)
     update: Literal["tri_level", "joint"] = "tri_level"
+    #: Config-A: beta per cell type fixed to these values (raw beta, [edges][activations]); None: search beta
+    frozen_beta: dict[str, list[list[float]]] | None = None
+    #: the paper's rule: an arch whose normal cell has no skip_connect is discarded (logged per epoch)
+    skip_rule: bool = False
+
+
+def keeps_skip_rule(space, arch: Arch) -> bool:
+    """A-DARTS Sec. 4.1: does the normal cell hold at least one ``skip_connect``? The normal
+    cell is the decisions named ``normal.*``; a single-cell space (NB201) is its own normal cell."""
+    ds = space.decisions
+    normal = [i for i, d in enumerate(ds) if d.name.startswith("normal.")] or list(range(len(ds)))
+    return any(ds[i].choices[arch.choices[i]] == "skip_connect" for i in normal)
+
+
+def config_a(source: str | Path | ADARTS) -> dict[str, Any]:
+    """Config-A options from an earlier A-DARTS search: ``{"frozen_beta": beta at its end}``,
+    from a strategy or a run dir (the last record of its ``log.jsonl``)."""
+    if isinstance(source, ADARTS):
+        beta = {k: v.detach().cpu().tolist() for k, v in sorted(source.beta.items())}
+    else:
+        log = Path(source) / "log.jsonl"
+        try:
+            lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
+        except OSError as e:
+            raise SpacenasError(f"Config-A needs an A-DARTS run dir: cannot read {log}: {e.strerror or e}") from None
+        last = json.loads(lines[-1]) if lines else {}
+        if "beta" not in last:
+            raise SpacenasError(f"Config-A: {log} has no 'beta' record (not an A-DARTS search, or no epoch done)")
+        beta = last["beta"]
+    return {"frozen_beta": beta}
+
+
+def search_until_kept(run: Callable[[int], tuple[Any, ADARTS, Any]], seeds: Iterable[int]
+                      ) -> tuple[int, Any, list[int]]:
+    """The paper's discard rule as a procedure: ``run(seed) -> (result, strategy, supernet)``
+    for each seed in turn until the derived arch keeps a ``skip_connect`` in its normal cell.
+    Returns ``(seed, result, discarded seeds)``; no kept arch is a :class:`SpacenasError`."""
+    discarded = []
+    for seed in seeds:
+        result, strategy, supernet = run(seed)
+        if keeps_skip_rule(supernet.space, result.arch):
+            return seed, result, discarded
+        discarded.append(seed)
+    raise SpacenasError(f"A-DARTS: every search (seeds {discarded}) ended without a skip_connect in the normal "
+                        "cell, so each was discarded (paper Sec. 4.1); try more seeds")
 
 
 class ADARTS(DARTS):
@@ -116,9 +176,23 @@ class ADARTS(DARTS):
         n = len(ACTIVATIONS)
         self.beta = {k: torch.nn.Parameter(self.mixer.init((e, n), self.generator).to(self.device))
                      for k, (e, _) in self.shapes.items()}
+        frozen = self.config.frozen_beta
+        if frozen is not None:
+            if fixed is not None:
+                raise SpacenasError("A-DARTS: choose fixed_activation or frozen_beta (Config-A), not both")
+            if set(frozen) != set(self.beta):
+                raise SpacenasError(f"frozen_beta needs cell types {sorted(self.beta)}, got {sorted(frozen)}")
+            with torch.no_grad():
+                for k, b in self.beta.items():
+                    v = torch.as_tensor(frozen[k], dtype=b.dtype)
+                    if tuple(v.shape) != tuple(b.shape):
+                        raise SpacenasError(f"frozen_beta[{k!r}] has shape {tuple(v.shape)}, expected "
+                                            f"{tuple(b.shape)} (edges x {n} activations)")
+                    b.copy_(v.to(self.device))
         self.act_optimizer = self.make_act_optimizer()
         #: text form (with activations) of the arch derived after each epoch
         self.derived: list[str] = []
+        self._last: tuple[Any, Arch] | None = None
 
     def setup(self, supernet, epochs: int) -> None:
         from spacenas.nn.mixed import MixedOp
@@ -146,8 +220,8 @@ class ADARTS(DARTS):
     def arch_step(self, supernet, batch, train_batch=None, lr=None) -> dict[str, float]:
         """Algorithm 1 lines 4-5: alpha step (beta fixed), then beta step with the new alpha
         (``update: joint``: both from one forward pass)."""
-        if self.config.fixed_activation is not None:
-            return super().arch_step(supernet, batch, train_batch, lr)
+        if self.config.fixed_activation is not None or self.config.frozen_beta is not None:
+            return super().arch_step(supernet, batch, train_batch, lr)  # alpha only
         betas = self.act_parameters()
         if self.config.update == "joint" and not self.config.second_order:
             loss, stats = self.arch_loss(supernet, batch)
@@ -194,11 +268,20 @@ class ADARTS(DARTS):
         """The full factorized text form (ops and activations) of the current derivation."""
         return factorized_space_of(supernet).format(self.derive_factorized(supernet))
 
+    def log_extra(self) -> dict[str, Any]:
+        """``beta`` (raw, per cell type: what :func:`config_a` reads) and, with ``skip_rule``,
+        ``discarded``: whether the rule would discard this epoch's arch."""
+        out: dict[str, Any] = {"beta": {k: v.detach().cpu().tolist() for k, v in sorted(self.beta.items())}}
+        if self.config.skip_rule and self._last is not None:
+            out["discarded"] = not keeps_skip_rule(*self._last)
+        return out
+
     def on_epoch_end(self, epoch: int, supernet) -> bool:
         """Record the factorized text form of this epoch's arch (the loop logs the op part)."""
         changed = super().on_epoch_end(epoch, supernet)
         arch = self.derive_factorized(supernet)
         self.derived.append(factorized_space_of(supernet).format(arch))
+        self._last = (supernet.space, self.derive(supernet))
         return changed
 
     # ----- checkpointing ----------------------------------------------------------------------

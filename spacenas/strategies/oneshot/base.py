@@ -109,6 +109,8 @@ class OneShotStrategy(ABC):
         #: (the distributed helper installs an all-reduce here)
         self.grad_reducer: Callable[[list[torch.Tensor]], None] | None = None
         self.arch_optimizer = self.make_arch_optimizer()
+        #: the loop's SGD over the supernet weights (:meth:`bind_weight_optimizer`)
+        self.weight_optimizer: torch.optim.Optimizer | None = None
 
     # ----- hooks for subclasses -----------------------------------------------------------
     @abstractmethod
@@ -123,6 +125,16 @@ class OneShotStrategy(ABC):
 
     def setup(self, supernet: Supernet, epochs: int) -> None:
         """Called once before the first epoch of a (fresh or resumed) search."""
+
+    def bind_weight_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Called by the loop whenever it (re)builds the weight optimizer: second-order DARTS
+        reads its momentum buffers; progressive learning installs carried-over buffers."""
+        self.weight_optimizer = optimizer
+
+    def arch_active(self, epoch: int) -> bool:
+        """Whether ``epoch`` makes architecture steps (besides the loop's global
+        ``arch_start_epoch``); DrNAS's progressive stages warm up per stage."""
+        return True
 
     def on_epoch_start(self, epoch: int, supernet: Supernet) -> None:
         """Called before each epoch (GDAS: sets the temperature)."""

@@ -148,6 +148,9 @@ class DDSASConfig(OneShotConfig):
     expand_initial: list[str] | None = None
     expand_order: list[str] = []
     expand_every: int = Field(10, ge=1)
+    #: epoch at which each expand_order op enters (None: one every expand_every epochs); the
+    #: ImageNet schedule adds the four non-parametric ops together at epoch 40
+    expand_epochs: list[int] | None = None
     #: options of DrNAS's Dirichlet mixer (mixing: dirichlet)
     dirichlet: DirichletOptions = DirichletOptions()
 
@@ -239,7 +242,8 @@ class DDSAS(OneShotStrategy):
             self.sampler.shrink(c.shrink_n, {k: np.tile(real, (e, 1)) for k, (e, _) in self.shapes.items()})
             changed = True
         if c.expand_initial is not None:
-            new = {k: dm.expanding_space(self.op_names, e, c.expand_initial, c.expand_order, epoch, c.expand_every)
+            new = {k: dm.expanding_space(self.op_names, e, c.expand_initial, c.expand_order, epoch, c.expand_every,
+                                         c.expand_epochs)
                    for k, (e, m) in self.shapes.items()}
             changed = changed or any(((new[k] | self.sampler.always[k]) != self.sampler.allowed[k]).any() for k in new)
             self.sampler.set_allowed(new)

@@ -174,15 +174,25 @@ def shrink_space(allowed: np.ndarray, saliency: np.ndarray, n: int, protect: np.
 
 
 def expanding_space(op_names: tuple[str, ...], n_edges: int, initial: list[str], order: list[str],
-                    epoch: int, every: int) -> np.ndarray:
+                    epoch: int, every: int, at: list[int] | None = None) -> np.ndarray:
     """The expanding space at ``epoch``: ``initial`` ops plus one more op of ``order`` every
-    ``every`` epochs (after epoch ``every``, ``2 every``, ...), same ops on every edge."""
+    ``every`` epochs (after epoch ``every``, ``2 every``, ...), same ops on every edge. With
+    ``at``, op ``order[i]`` enters at epoch ``at[i]`` instead (the ImageNet schedule: the four
+    parametric ops, then the other four all at epoch 40).
+
+    Hand: initial (a,), order (b, c), every 10: epoch 9 -> {a}, 10 -> {a, b}, 25 -> {a, b, c};
+    at (40, 40): epoch 39 -> {a}, 40 -> {a, b, c}."""
     for name in (*initial, *order):
         if name not in op_names:
             raise SpacenasError(f"unknown op {name!r} in the expanding schedule (allowed: {', '.join(op_names)})")
     if every < 1:
         raise SpacenasError(f"expand_every must be >= 1 epoch, got {every}")
-    names = list(initial) + list(order[: max(0, epoch) // every])
+    if at is not None:
+        if len(at) != len(order) or any(e < 0 for e in at):
+            raise SpacenasError(f"expand_epochs needs one epoch >= 0 per op of expand_order ({len(order)}), got {at}")
+        names = list(initial) + [o for o, e in zip(order, at) if epoch >= e]
+    else:
+        names = list(initial) + list(order[: max(0, epoch) // every])
     row = np.array([o in names for o in op_names], bool)
     return np.tile(row, (n_edges, 1))
 

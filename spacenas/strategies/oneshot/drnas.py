@@ -19,8 +19,14 @@
   - ``l2`` (the paper's text): an explicit loss term ``lambda * ||eta||^2`` (gradient ``2 lambda eta``);
   - ``kl``: ``lambda * sum_edges KL(Dir(beta) || Dir(1))`` (the code's variant);
   - ``none``: no anchor (Table 5's lambda = 0).
-* eta initialised ``N(0, 0.001^2)`` from the generator; derivation by the Dirichlet mean
-  ``beta / sum(beta)`` (Eq. 4) over the active ops.
+* eta initialised ``N(0, 0.001^2)`` from the generator.
+* Derivation (``derive``): the op of each edge is the argmax of the Dirichlet mean
+  ``beta / sum(beta)`` (Eq. 4) over the active ops, which is also the argmax of eta and of
+  ``softmax(eta)`` (ELU + 1 and softmax are increasing). Where a space also ranks edges (the
+  DARTS space keeps each node's two strongest inputs), the ranking value differs:
+  ``softmax`` (default, the authors' ``genotype()``: masked ``softmax(eta)`` over the active
+  ops) or ``mean`` (the Dirichlet mean, the earlier spacenas rule; the paper's Eq. 4 only covers
+  the per-edge choice). Pruning and the log keep the Dirichlet mean.
 * Progressive learning (Section 2.4): see :mod:`spacenas.strategies.oneshot.progressive`.
 """
 from __future__ import annotations
@@ -31,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy, on_device_of
+from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy, masked_softmax, on_device_of
 from spacenas.strategies.oneshot.progressive import Progressive, ProgressiveConfig
 
 
@@ -135,6 +141,8 @@ class DrNASConfig(OneShotConfig):
     init_std: float = Field(1e-3, gt=0)
     #: progressive learning (Section 2.4); None: plain DrNAS
     progressive: ProgressiveConfig | None = None
+    #: value that ranks a DARTS node's inputs: softmax(eta) (authors' code) or the Dirichlet mean
+    derive: Literal["softmax", "mean"] = "softmax"
 
 
 class DrNAS(OneShotStrategy):
@@ -163,6 +171,24 @@ class DrNAS(OneShotStrategy):
             b = b if m is None else b * m
             out[k] = [[round(float(v), 5) for v in row] for row in b.cpu()]
         return {"concentration": out}
+
+    def derive_scores(self) -> dict[str, torch.Tensor]:
+        """Scores handed to ``supernet.derive`` (see the module docstring, ``derive``)."""
+        if self.config.derive == "mean":
+            return self.scores()
+        with torch.no_grad():
+            return {k: masked_softmax(self.params[k], self._mask(k)).detach() for k in sorted(self.params)}
+
+    def derive(self, supernet):
+        return supernet.derive(self.derive_scores(), self.op_masks)
+
+    def arch_active(self, epoch: int) -> bool:
+        return self.progressive is None or self.progressive.arch_active(epoch)
+
+    def bind_weight_optimizer(self, optimizer) -> None:
+        super().bind_weight_optimizer(optimizer)
+        if self.progressive is not None:
+            self.progressive.bind_weight_optimizer(optimizer)
 
     def setup(self, supernet, epochs: int) -> None:
         if self.progressive is not None:

@@ -199,6 +199,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
     opt = _make_optimizer(net, c, cosine_lr(min(start, c.epochs - 1), c.epochs, c.lr, c.lr_min))
     if resumed:
         opt.load_state_dict(ck["weight_optimizer"])
+    strategy.bind_weight_optimizer(opt)  # second-order DARTS reads its momentum; progressive carries it
     if out is not None and main:
         with open(out / "log.jsonl", "w") as f:  # keep exactly the checkpointed epochs
             f.writelines(json.dumps(h) + "\n" for h in history)
@@ -218,7 +219,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
         net.train()
         for i, idx in enumerate(tqdm(tb, desc=f"epoch {epoch}", leave=False, disable=not (progress and main))):
             xb, yb = train.get(idx)
-            if epoch >= c.arch_start_epoch:
+            if epoch >= c.arch_start_epoch and strategy.arch_active(epoch):
                 stats = strategy.arch_step(raw, valid.get(vb[i % len(vb)]), train_batch=(xb, yb), lr=lr)
                 check_finite({**stats, "alpha": strategy.arch_parameters()}, "validation loss or architecture parameters",
                              f"epoch {epoch} step {i}", _HINT)
@@ -242,6 +243,7 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
         if strategy.on_epoch_end(epoch, raw):  # structure changed: new parameters, same LR schedule
             net = ctx.wrap(raw) if ctx else raw
             opt = _make_optimizer(net, c, lr)
+            strategy.bind_weight_optimizer(opt)
         arch = strategy.derive(raw) if main else None
         if ctx:
             arch = ctx.broadcast(arch)
