@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from spacenas import registry
+from spacenas.config import MAX_SEED
 from spacenas.errors import SpacenasError
 from spacenas.runner import CHECKPOINT, CONFIG, LOG, RESULT, Runner, RunResult, read_json, write_json
 
@@ -142,6 +143,10 @@ def run_search(spec: RunSpec, run_dir: str | Path | None = None, resume: bool = 
     return build_runner(spec, run_dir, checkpoint_every, progress, supernet_cache).run(resume=resume)
 
 
+#: seeds one sweep may run (each is a run per method and data set)
+MAX_SWEEP_SEEDS = 100_000
+
+
 def parse_seeds(seeds: int | str | list[int]) -> list[int]:
     """``100`` -> seeds 0..99; ``"5:10"`` -> 5..9; ``"1,4,9"`` -> those; a list is kept."""
     if isinstance(seeds, list):
@@ -151,16 +156,19 @@ def parse_seeds(seeds: int | str | list[int]) -> list[int]:
         try:
             if ":" in s:
                 a, b = s.split(":")
-                out = list(range(int(a), int(b)))
+                out = range(int(a), int(b))  # a range: sized and bounded below before it is listed
             elif "," in s:
                 out = [int(x) for x in s.split(",") if x.strip()]
             else:
-                out = list(range(int(s)))
+                out = range(int(s))
         except ValueError:
             raise SpacenasError(f"bad seeds {seeds!r} (allowed: a count N for 0..N-1, 'A:B' for A..B-1, "
                                 "or a comma list)") from None
-    if not out or any(int(x) < 0 for x in out):
-        raise SpacenasError(f"bad seeds {seeds!r}: need at least one seed, all >= 0")
+    n = max(0, out.stop - out.start) if isinstance(out, range) else len(out)
+    if n > MAX_SWEEP_SEEDS:
+        raise SpacenasError(f"bad seeds {seeds!r}: {n} seeds; at most {MAX_SWEEP_SEEDS} per sweep")
+    if not n or any(int(x) < 0 or int(x) > MAX_SEED for x in out):
+        raise SpacenasError(f"bad seeds {seeds!r}: need at least one seed, all in 0..{MAX_SEED}")
     return [int(x) for x in out]
 
 

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from spacenas import registry
-from spacenas.cli.options import check_resume, key_values, nonneg_int, positive_int
+from spacenas.cli.options import check_resume, key_values, positive_int, seed
 from spacenas.errors import SpacenasError
 
 
@@ -21,7 +21,7 @@ def add_autospace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=positive_int, default=None, help="DEA rounds (default: 4)")
     p.add_argument("--population", type=positive_int, default=None, help="cells per layer in the population (default: 8)")
     p.add_argument("--k", type=positive_int, default=None, help="paths per layer = cells per layer kept (default: 3)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--set", dest="options", action="append", metavar="KEY=VALUE",
                    help="DEA option (steps_per_round, tournament, offspring, eps, lr, arch_lr, lam, tau, "
@@ -46,7 +46,7 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=positive_int, default=None, help="with --manual-irb: layers of the network (default: 3)")
     p.add_argument("--train-epochs", type=positive_int, default=5,
                    help="epochs to train the found network on the full training set (default: 5)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--set", dest="options", action="append", metavar="KEY=VALUE",
                    help="proxyless: batch_size, lr, arch_lr, warmup_epochs, mode; random: arch_epochs, batch_size, "

@@ -9,7 +9,6 @@ Values of ``KEY=VALUE`` are read as JSON when they parse (``3``, ``0.5``, ``true
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from spacenas.errors import SpacenasError
@@ -49,11 +48,29 @@ def csv_list(text: str) -> list[str]:
     return items
 
 
-def json_or_text(raw: str) -> Any:
+def json_or_text(raw: str, what: str = "--set value") -> Any:
+    """JSON when it parses, else the text; nesting deeper than config.MAX_JSON_DEPTH is an error."""
+    from spacenas.config import parse_value
+
+    return parse_value(raw, what)
+
+
+def seed(text: str) -> int:
+    """A ``--seed``: an integer both numpy and torch accept (0..2**63-1)."""
+    from spacenas.config import MAX_SEED, check_seed
+
+    v = nonneg_int(text)
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
+        return check_seed(v, "--seed")
+    except SpacenasError:
+        raise argparse.ArgumentTypeError(f"{v} is too large (seeds are 0..{MAX_SEED}, i.e. < 2**63)") from None
+
+
+def nonempty(text: str) -> str:
+    """A name flag given as '' is an error, not the default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty value (leave the flag out for the default)")
+    return text
 
 
 def split_pair(pair: str, flag: str = "--set") -> tuple[str, Any]:
@@ -62,7 +79,7 @@ def split_pair(pair: str, flag: str = "--set") -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise SpacenasError(f"bad {flag} {pair!r}: expected key=value")
-    return key, json_or_text(raw)
+    return key, json_or_text(raw, f"{flag} {key}")
 
 
 def put_nested(out: dict[str, Any], key: str, value: Any, pair: str, flag: str) -> None:
@@ -123,7 +140,7 @@ def device(text: str | None, default: str = "cpu") -> str:
     """A ``--device`` value checked (unknown names, CUDA where there is none), as text."""
     from spacenas.config import parse_device
 
-    return str(parse_device(text or default))
+    return str(parse_device(default if text is None else text))  # '' is an error, not the default
 
 
 def check_resume(resume: bool, run_dir: str | None) -> None:

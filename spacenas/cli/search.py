@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from spacenas import registry
-from spacenas.cli.options import check_resume, method_options, nonneg_int, positive_int
+from spacenas.cli.options import check_resume, method_options, nonempty, nonneg_int, positive_int, seed
 from spacenas.cli.search_supernet import (add_supernet_arguments, print_result, reject_supernet_flags,
                                           supernet_options)
 from spacenas.errors import SpacenasError
@@ -30,7 +30,7 @@ def add_hw_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--constraint", dest="constraints", action="append", default=None, metavar="METRIC<=X",
                    help="hard limit, repeatable: latency:DEVICE<=MS, energy:DEVICE<=MJ, params<=N, flops<=N "
                         "(suffixes k, M, G)")
-    g.add_argument("--objectives", default=None, metavar="accuracy,latency:DEVICE",
+    g.add_argument("--objectives", default=None, type=nonempty, metavar="accuracy,latency:DEVICE",
                    help="multi-objective run: report the Pareto front of what was evaluated and its hypervolume")
     g.add_argument("--weights", default=None, metavar="W1,W2",
                    help="weights of the normalized objectives in the scalarized reward of single-objective "
@@ -39,14 +39,14 @@ def add_hw_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--space", default="nb201", help="search space (default: nb201)")
-    s.add_argument("--dataset", default=None,
+    s.add_argument("--dataset", default=None, type=nonempty,
                    help=f"data set ({DATASETS_HELP}; default: cifar10); for one-shot methods the training data "
                         "when --data is not given")
     s.add_argument("--method", required=True, help="search method (see registry: random, evolution, reinforce, local, dsm, ...)")
-    s.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default: 0)")
+    s.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
     s.add_argument("--budget", type=positive_int, default=None,
                    help="budget in the evaluator's unit (nb201: unique queries; default: 100)")
-    s.add_argument("--search-metric", default=None, help="reward metric: valid or test (default: valid)")
+    s.add_argument("--search-metric", default=None, type=nonempty, help="reward metric: valid or test (default: valid)")
     s.add_argument("--run-dir", default=None, help="write config, log, checkpoints and result here")
     s.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     s.add_argument("--checkpoint-every", type=nonneg_int, default=None,
@@ -57,12 +57,12 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     g = s.add_argument_group("one-shot methods")
-    g.add_argument("--data", default=None, help="training data for one-shot methods (default: digits; your own: "
+    g.add_argument("--data", default=None, type=nonempty, help="training data for one-shot methods (default: digits; your own: "
                    "folder:PATH with a sub-folder of images per class, or npz:PATH with arrays x, y)")
     g.add_argument("--data-dir", default=None, help="directory of the data set files")
     g.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="also log per-epoch scalars to TensorBoard in DIR (needs the tensorboard package)")
-    g.add_argument("--device", default=None, help="torch device for one-shot methods (default: cpu)")
+    g.add_argument("--device", default=None, type=nonempty, help="torch device for one-shot methods (default: cpu)")
     g.add_argument("--epochs", type=positive_int, default=None, help="search epochs for one-shot methods")
     g.add_argument("--progressive", action="store_true", help="progressive variant (DrNAS)")
     add_supernet_arguments(s, data_flags=False)  # --space mobilenet also takes --data/--data-dir/--epochs/--device
@@ -160,7 +160,7 @@ def run_supernet_search(args: argparse.Namespace) -> int:
     budget = args.budget if args.budget is not None else registry.default_budget(args.space)
     spec = RunSpec(args.method, data, args.seed, budget, args.space, args.search_metric or "valid", opts,
                    tuple(args.constraints or ()), args.objectives, args.weights, supernet=supernet_options(args),
-                   data_dir=args.data_dir, device=args.device or "cpu")
+                   data_dir=args.data_dir, device="cpu" if args.device is None else args.device)
     res = run_search(spec, run_dir=args.run_dir, resume=args.resume, checkpoint_every=checkpoint_every(args),
                      progress=not args.no_progress)
     if args.json:
@@ -211,7 +211,7 @@ def run_oneshot_search(args: argparse.Namespace) -> int:
         opts["dataset"] = args.dataset
     config = build_config(OneShotSearchConfig, {
         "space": args.space, "method": args.method, "data": data, "data_dir": args.data_dir, "seed": args.seed,
-        "epochs": args.epochs, "progressive": args.progressive, "options": opts, "device": args.device or "cpu",
+        "epochs": args.epochs, "progressive": args.progressive, "options": opts, "device": "cpu" if args.device is None else args.device,
         "run_dir": args.run_dir, "resume": args.resume, "progress": not args.no_progress}, where="search")
     quiet = args.json
     tb = None

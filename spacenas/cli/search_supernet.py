@@ -80,4 +80,4 @@ def sweep_supernet_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             raise SpacenasError(f"{', '.join(bad)}: only for the supernet spaces "
                                 f"({', '.join(registry.SUPERNET_SPACES)}), not for {args.space!r}")
         return {}
-    return {"supernet": supernet_options(args), "data_dir": args.data_dir, "device": args.device or "cpu"}
+    return {"supernet": supernet_options(args), "data_dir": args.data_dir, "device": "cpu" if args.device is None else args.device}

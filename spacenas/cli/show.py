@@ -11,8 +11,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spacenas.paths import check_output_path
     from spacenas.reporting.pictures import render_arch
 
+    check_output_path(args.out, "--out")  # '', /proc, under a file: one line before drawing
     for p in render_arch(args.arch, args.space, args.out):
         print(p)
     return 0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from spacenas.cli.options import csv_list, method_options, nonneg_int, positive_int
+from spacenas.cli.options import csv_list, method_options, nonempty, nonneg_int, positive_int
 from spacenas.cli.search import DATASETS_HELP, add_hw_arguments
 from spacenas.cli.search_supernet import add_supernet_arguments, sweep_supernet_kwargs
 
@@ -20,7 +20,7 @@ def add_arguments(w: argparse.ArgumentParser) -> None:
     w.add_argument("--methods", type=csv_list, required=True, help="comma list of query-based methods")
     w.add_argument("--seeds", default="100", help="N (seeds 0..N-1), A:B, or a comma list (default: 100)")
     w.add_argument("--budget", type=positive_int, default=None, help="budget per run (nb201 default: 100 queries)")
-    w.add_argument("--search-metric", default="valid", help="valid or test (default: valid)")
+    w.add_argument("--search-metric", default="valid", type=nonempty, help="valid or test (default: valid)")
     w.add_argument("--workers", type=positive_int, default=None, help="parallel runs (default: CPU count)")
     w.add_argument("--ray", default=None, metavar="ADDRESS", help="run as Ray tasks: 'local' or a cluster address")
     w.add_argument("--checkpoint-every", type=nonneg_int, default=25, help="steps between checkpoints (0: never)")

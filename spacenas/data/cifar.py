@@ -6,12 +6,12 @@
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from spacenas.data.safe_pickle import read_batch_pickle
 from spacenas.data.splits import ImageData, ImageTensorDataset, channel_stats
 from spacenas.errors import SpacenasError
 
@@ -22,15 +22,48 @@ LAYOUT = {
 
 
 def read_pickle(path: Path) -> dict:
-    """Load a CIFAR/ImageNet16-style pickle; keys are returned as ``str``."""
-    try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="latin1")
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
-        raise SpacenasError(f"cannot read {path}: {e}") from None
+    """Load a CIFAR/ImageNet16-style pickle (restricted: plain data only); keys are returned as ``str``."""
+    d = read_batch_pickle(path)
     if not isinstance(d, dict):
-        raise SpacenasError(f"{path} does not hold a dict of arrays")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+        raise SpacenasError(f"{path} does not hold a dict of arrays (found {type(d).__name__})")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in d.items()}
+
+
+def batch_arrays(path: Path, d: dict, label_key: str, shape: tuple[int, int, int], labels: range
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``d['data']`` as uint8 ``[N, *shape]`` and ``d[label_key]`` as int64 ``[N]``, checked: the images
+    are integers 0..255 with ``prod(shape)`` values each, one label per image, every label in ``labels``."""
+    if "data" not in d or label_key not in d:
+        raise SpacenasError(f"{path} lacks the 'data' or '{label_key}' entry (found: {', '.join(map(str, d)) or 'none'})")
+    size = int(np.prod(shape))
+    x = d["data"]
+    want = f"uint8 images of shape [N, {size}] (N images of {'x'.join(map(str, shape))})"
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "ui":
+        raise SpacenasError(f"{path}: 'data' is {type(x).__name__}"
+                            f"{' of ' + str(x.dtype) if isinstance(x, np.ndarray) else ''}; expected {want}")
+    if x.ndim == 2 and x.shape[1] == size or x.ndim == 4 and tuple(x.shape[1:]) == shape:
+        x = x.reshape(-1, *shape)
+    else:
+        raise SpacenasError(f"{path}: 'data' has shape {list(x.shape)}; expected {want}")
+    if x.dtype != np.uint8:
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise SpacenasError(f"{path}: 'data' holds values outside 0..255; expected {want}")
+        x = x.astype(np.uint8)
+    try:
+        y = np.asarray(d[label_key])
+    except Exception:  # ragged nested lists and the like
+        y = np.asarray([None])
+    if y.ndim != 1 or (y.size and y.dtype.kind not in "ui"):
+        raise SpacenasError(f"{path}: '{label_key}' must be a flat list of integer labels "
+                            f"(found {type(d[label_key]).__name__} of shape {list(y.shape)})")
+    if len(y) != len(x):
+        raise SpacenasError(f"{path}: {len(x)} images but {len(y)} labels in '{label_key}'; expected one label per image")
+    y = y.astype(np.int64)
+    bad = (y < labels.start) | (y >= labels.stop)
+    if bad.any():
+        raise SpacenasError(f"{path}: label {int(y[bad][0])} in '{label_key}' is out of range; "
+                            f"expected {labels.start}..{labels.stop - 1}")
+    return x, y
 
 
 def resolve_dir(data_dir: str | Path | None, folder: str, files: list[str], what: str) -> Path:
@@ -46,22 +79,22 @@ def resolve_dir(data_dir: str | Path | None, folder: str, files: list[str], what
                         f"(missing e.g. {missing[0]})")
 
 
-def _stack(paths: list[Path], label_key: str, hw: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _stack(paths: list[Path], label_key: str, hw: int, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     for p in paths:
-        d = read_pickle(p)
-        if "data" not in d or label_key not in d:
-            raise SpacenasError(f"{p} lacks the 'data' or '{label_key}' entry")
-        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, hw, hw))
-        ys.append(np.asarray(d[label_key], dtype=np.int64))
+        x, y = batch_arrays(p, read_pickle(p), label_key, (3, hw, hw), range(n_classes))
+        xs.append(x)
+        ys.append(y)
+    if sum(len(x) for x in xs) == 0:
+        raise SpacenasError(f"{', '.join(p.name for p in paths)} in {paths[0].parent} hold no images; expected at least one")
     return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 
 def load_cifar(name: str, data_dir: str | Path | None) -> ImageData:
     folder, train_files, test_files, label_key, n_classes = LAYOUT[name]
     root = resolve_dir(data_dir, folder, train_files + test_files, name)
-    xtr, ytr = _stack([root / f for f in train_files], label_key, 32)
-    xte, yte = _stack([root / f for f in test_files], label_key, 32)
+    xtr, ytr = _stack([root / f for f in train_files], label_key, 32, n_classes)
+    xte, yte = _stack([root / f for f in test_files], label_key, 32, n_classes)
     mean, std = channel_stats(xtr, 1.0 / 255)
     return ImageData(name, ImageTensorDataset(xtr, ytr, mean, std), ImageTensorDataset(xte, yte, mean, std),
                      num_classes=n_classes, in_channels=3, image_size=32)

@@ -13,26 +13,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacenas.data.cifar import read_pickle, resolve_dir
+from spacenas.data.cifar import batch_arrays, read_pickle, resolve_dir
 from spacenas.data.splits import ImageData, ImageTensorDataset, channel_stats
 from spacenas.errors import SpacenasError
 
 TRAIN_FILES = [f"train_data_batch_{i}" for i in range(1, 11)]
 TEST_FILES = ["val_data"]
 N_CLASSES = 120
+#: labels in the files run 1..ALL_CLASSES
+ALL_CLASSES = 1000
 
 
 def _load(paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     for p in paths:
-        d = read_pickle(p)
-        if "data" not in d or "labels" not in d:
-            raise SpacenasError(f"{p} lacks the 'data' or 'labels' entry")
-        y = np.asarray(d["labels"], dtype=np.int64)
-        keep = (y >= 1) & (y <= N_CLASSES)
-        xs.append(np.asarray(d["data"], dtype=np.uint8)[keep].reshape(-1, 3, 16, 16))
+        x, y = batch_arrays(p, read_pickle(p), "labels", (3, 16, 16), range(1, ALL_CLASSES + 1))
+        keep = y <= N_CLASSES
+        xs.append(x[keep])
         ys.append(y[keep] - 1)
-        del d
+        del x, y
+    if sum(len(x) for x in xs) == 0:
+        raise SpacenasError(f"{', '.join(p.name for p in paths)} in {paths[0].parent} hold no images of classes 1..{N_CLASSES}; "
+                            "expected the NB201 ImageNet16 files (labels 1..1000)")
     return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 

@@ -31,6 +31,7 @@ import torch
 from pydantic import Field
 
 from spacenas.config import StrictModel, build_config
+from spacenas.devices import resolve_device
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.base import Evaluator, Result
 from spacenas.spaces.base import Arch
@@ -112,6 +113,7 @@ class SupernetRunEvaluator(Evaluator):
             raise SpacenasError(f"bad data dir {data_dir}: not a directory")
         self.data = load_dataset(dataset, data_dir)
         self.dataset, self.seed, self.device, self.progress = dataset, int(seed), device, progress
+        resolve_device(device)  # unknown / unavailable devices: one line before any training
         self.cache = Path(cache) if cache is not None else None
         self.space = MobileNetSpace()
         self.shape = build_config(MobileNetShape, {"in_channels": self.data.in_channels,

@@ -35,16 +35,18 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from spacenas.config import StrictModel, build_config
 from spacenas.data.splits import ImageTensorDataset, iterate_batches
 from spacenas.errors import SpacenasError
 from spacenas.nn.ops import init_parameters_
+from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch
 from spacenas.spaces.mobilenet import BLOCKS, DEPTHS, EXPANSIONS, KERNELS, Layers, MobileNetSpace
 
+_HINT = "the learning rate may be too high (lower --supernet lr)"
 MAX_K = max(KERNELS)
 MAX_E = max(EXPANSIONS)
 
@@ -60,6 +62,13 @@ class MobileNetShape(StrictModel):
     widths: tuple[int, int, int, int, int] = (8, 12, 16, 20, 24)
     strides: tuple[int, int, int, int, int] = (2, 1, 1, 1, 1)
     head_width: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _check_stages(self) -> MobileNetShape:
+        if any(w < 1 for w in self.widths) or any(s not in (1, 2) for s in self.strides):
+            raise ValueError(f"widths must be >= 1 and strides 1 or 2, got widths {list(self.widths)}, "
+                             f"strides {list(self.strides)}")
+        return self
 
 
 class DynamicBN(nn.Module):
@@ -242,12 +251,14 @@ def train_supernet(net: MobileNetSupernet, train_set: ImageTensorDataset, genera
         for x, y in iterate_batches(train_set, batch_size, generator, device=device):
             arch = random_subnet(net.space, generator)
             loss = F.cross_entropy(net(x, arch), y)
+            check_finite(loss, "supernet training loss", f"epoch {len(losses)} step {n // batch_size}", _HINT)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(y)
             n += len(y)
+        check_finite(net, "supernet weights", f"end of epoch {len(losses)}", _HINT)
         losses.append(total / n)
     net.eval()
     return losses

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from spacenas.config import check_dims
 from spacenas.errors import SpacenasError
 from spacenas.nn.activations import check_edge_activations
 from spacenas.nn.cells import DARTSCell, NB201Cell, ResNetBlock
@@ -167,6 +168,7 @@ class NB201Supernet(_CellSupernet):
                  bn_affine: bool = False, *, act_mixture: bool = False, fused: bool = True,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
+        check_dims(C=C, N=N)  # --set C=0 / N=4.5: one line, not a shape error deep in torch
         self.space = nb201.NB201Space()
         self.body = NB201Body([nb201.OPS] * len(nb201.EDGES), C, N, num_classes, in_channels, bn_affine,
                               act_mixture, fused)
@@ -247,6 +249,7 @@ class DARTSSupernet(_CellSupernet):
                  bn_affine: bool = False, *, act_mixture: bool = False, fused: bool = True,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
+        check_dims(C=C, layers=layers)  # --set C=0 / layers=4.5: one line, not a shape error deep in torch
         if steps != 4 or not 1 <= multiplier <= steps:
             raise SpacenasError(f"DARTS supernet supports steps=4 (the darts space) and 1 <= multiplier <= 4, "
                                 f"got steps={steps}, multiplier={multiplier}")

@@ -24,6 +24,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from spacenas.errors import SpacenasError
+from spacenas.paths import check_output_path
 from spacenas.spaces.base import Arch, SearchSpace
 
 _EDGE = re.compile(r"^(\d+)<-(\d+)$")
@@ -182,6 +183,8 @@ def save_figure(fig: Figure, out: str | Path) -> list[Path]:
     if out.suffix and out.suffix.lower() not in FORMATS:
         raise SpacenasError(f"cannot write a picture as {out.suffix!r} (allowed: .png, .svg, or no suffix for both)")
     paths = [out] if out.suffix else [out.with_name(out.name + s) for s in FORMATS]
+    for p in paths:  # one line (not a traceback) for an unwritable place
+        check_output_path(p, "picture path")
     out.parent.mkdir(parents=True, exist_ok=True)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)

@@ -241,12 +241,17 @@ def load_layerwise(path: str | Path) -> LayerwiseSpace:
     if not p.is_file():
         raise SpacenasError(f"layer-wise space file {str(p)!r} does not exist")
     try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise SpacenasError(f"layer-wise space file {str(p)!r} is not JSON: {e.msg}") from None
+        doc = json.loads(p.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # binary / nested too deep too
+        raise SpacenasError(f"layer-wise space file {str(p)!r} is not JSON: "
+                            f"{getattr(e, 'msg', None) or type(e).__name__}") from None
     if not isinstance(doc, dict) or doc.get("format") != LAYERWISE_FORMAT:
         raise SpacenasError(f"file {str(p)!r} is not a layer-wise space (expected format {LAYERWISE_FORMAT!r})")
-    return LayerwiseSpace(doc["layers"], doc.get("name", "layerwise"), doc.get("meta"))
+    layers, meta, name = doc["layers"], doc.get("meta"), doc.get("name", "layerwise")
+    if isinstance(meta, dict) and not isinstance(meta.get("plan") or {}, dict):
+        raise SpacenasError(f"layer-wise space file {str(p)!r}: 'meta.plan' must be an object of network options, "
+                            f"got {meta['plan']!r}")
+    return LayerwiseSpace(layers, name, meta)
 
 
 def irb_space(n_layers: int, kernels: tuple[int, ...] = (3, 5, 7), expansions: tuple[int, ...] = (3, 6),

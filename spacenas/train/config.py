@@ -37,9 +37,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from spacenas.config import StrictModel, build_config
+from spacenas.config import Seed, StrictModel, build_config
 from spacenas.errors import SpacenasError
 
 TRAIN_SPACES: tuple[str, ...] = ("nb201", "darts", "mobilenet", "nb201-act", "darts-act")
@@ -69,7 +69,7 @@ class TrainConfig(StrictModel):
     layers: int | None = Field(20, ge=3)
     N: int | None = Field(None, ge=1)
     eval_batch_size: int = Field(256, ge=1)
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     shape: dict[str, Any] = Field(default_factory=dict)  # mobilenet: MobileNetShape overrides
     init_from_supernet: str | None = None  # mobilenet: supernet.pt cache to start from
     #: crop/flip/cutout on the batch tensor on the training device (spacenas.train.augment);
@@ -79,6 +79,12 @@ class TrainConfig(StrictModel):
     channels_last: bool = False
     #: fp32, or bf16 autocast for the forward pass (where the hardware supports it)
     precision: Literal["fp32", "bf16"] = "fp32"
+
+    @model_validator(mode="after")
+    def _lr_order(self) -> TrainConfig:
+        if self.lr_min > self.lr:
+            raise ValueError(f"lr_min ({self.lr_min}) must be <= lr ({self.lr}): the cosine schedule decays lr to lr_min")
+        return self
 
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -166,7 +172,25 @@ def read_arch_text(value: str) -> str:
     if text and "\n" not in text and len(text) < 1024:
         try:
             if Path(text).is_file():
-                return Path(text).read_text().strip()
+                return _read_text_file(Path(text), "architecture file")
         except OSError:  # not a usable path (e.g. a long genotype): it is the text
             pass
     return text
+
+
+#: an arch file is one line of text; anything bigger is not one
+MAX_ARCH_FILE_BYTES = 1 << 20
+
+
+def _read_text_file(path: Path, what: str) -> str:
+    """The stripped UTF-8 text of ``path``; one line naming the file if it is binary or huge."""
+    if path.stat().st_size > MAX_ARCH_FILE_BYTES:
+        raise SpacenasError(f"{what} {path} is {path.stat().st_size} bytes; expected one line of architecture text")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpacenasError(f"{what} {path} is not UTF-8 text (byte {e.start}); expected one line of "
+                            "architecture text") from None
+    if "\x00" in text:
+        raise SpacenasError(f"{what} {path} holds NUL bytes; expected one line of architecture text")
+    return text.strip()

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from spacenas.config import StrictModel, parse_device
 from spacenas.errors import SpacenasError
+from spacenas.paths import check_output_path
 
 
 class TrainJob(StrictModel):
@@ -58,9 +59,11 @@ def train_and_export(job: TrainJob):
     bad = [f for f in job.export if f not in FORMATS]
     if bad:
         raise SpacenasError(f"unknown export format {bad[0]!r} (allowed: {', '.join(FORMATS)})")
-    export_dir = job.export_dir or job.run_dir
+    export_dir = job.run_dir if job.export_dir is None else job.export_dir  # '' is an error, not 'unset'
     if job.export and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
+    if job.export:  # before training, not after it
+        check_output_path(export_dir, "--export-dir" if job.export_dir is not None else "--run-dir", directory=True)
     device = parse_device(job.device)
     tb = None
     if job.tensorboard:

@@ -26,12 +26,14 @@ from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
 from spacenas.nn.darts_net import DARTSNet, count_params
+from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.train.augment import augment_batch
 from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space, read_arch_text
 from spacenas.train.cutout import cutout
 
 CHECKPOINT = "checkpoint.pt"
+_HINT = "the learning rate may be too high (lower --set lr)"
 
 
 @dataclass
@@ -196,6 +198,7 @@ def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, g
         else:
             x = cutout(x, cut, gen)
         logits, aux, loss, total = _losses(model, x, y, config, dev)
+        check_finite(total, "training loss", f"epoch {epoch + 1} step {n // config.batch_size}", _HINT)
         opt.zero_grad(set_to_none=True)
         total.backward()
         if config.grad_clip is not None:
@@ -272,6 +275,7 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
         tr_loss, tr_acc = _train_epoch(model, opt, data, config, epoch, gen, device, aug, eta)
+        check_finite(model, "network weights", f"end of epoch {epoch + 1}", _HINT)
         sched.step()
         seconds += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": tr_loss, "train_acc": tr_acc})

@@ -19,8 +19,9 @@ from pydantic import Field, ValidationError
 from tqdm.auto import tqdm
 
 from spacenas import registry
-from spacenas.config import StrictModel, build_config, parse_device
+from spacenas.config import Seed, StrictModel, build_config, parse_device
 from spacenas.errors import SpacenasError, unknown
+from spacenas.paths import check_output_path
 
 #: network-plan keys an option may give (the rest of the plan comes from the data)
 PLAN_KEYS = ("stem_channels", "channels", "strides")
@@ -46,7 +47,7 @@ class LearnSpaceConfig(StrictModel):
     data: str = "digits"
     data_dir: str | None = None
     layers: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     device: str = "cpu"
     #: :class:`AutoSpaceConfig` options and network-plan options (``PLAN_KEYS``), by key
     options: dict[str, Any] = Field(default_factory=dict)
@@ -62,12 +63,12 @@ class LayerwiseSearchConfig(StrictModel):
     manual_irb: bool = False
     method: str
     budget: int | None = Field(None, ge=1)
-    lam: float | None = None
+    lam: float | None = Field(None, ge=0)
     data: str = "digits"
     data_dir: str | None = None
     layers: int | None = Field(None, ge=1)
     train_epochs: int = Field(5, ge=1)
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     device: str = "cpu"
     #: method options, and with ``manual_irb`` network-plan options (``PLAN_KEYS``), by key
     options: dict[str, Any] = Field(default_factory=dict)
@@ -131,6 +132,7 @@ def load_data(name: str, data_dir: str | None, seed: int):
 
 
 def check_out_file(path: str, flag: str = "--out") -> Path:
+    check_output_path(path, flag)  # empty, under a file, read-only, /proc: one line before the run
     p = Path(path).expanduser()
     if p.is_dir():
         raise SpacenasError(f"{flag} {path!r} is a directory; give a file name like space.json")

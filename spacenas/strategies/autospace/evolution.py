@@ -55,6 +55,7 @@ from spacenas.errors import SpacenasError
 from spacenas.nn.madds import block_cost
 from spacenas.nn.open_cell_net import LayerwiseNet, NetPlan, make_block
 from spacenas.nn.ops import init_parameters_
+from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch
 from spacenas.spaces.open_cell import IRB_REFERENCE, LayerwiseSpace, OpenCellSpace
 from spacenas.strategies.autospace.checkpoint import BatchStream, restore_run, save_run
@@ -62,12 +63,14 @@ from spacenas.strategies.autospace.math import count_compensation, momentum_upda
 from spacenas.strategies.autospace.proxyless import GatedSupernet, alpha_step, gate_grads, weight_step
 from spacenas.subspace import Subspace
 
+_HINT = "the learning rate may be too high (lower --set lr or arch_lr)"
+
 
 class AutoSpaceConfig(StrictModel):
     rounds: int = Field(4, ge=1)
     #: iterations per round (the paper's f: the supernet is re-generated every f iterations)
     steps_per_round: int = Field(20, ge=1)
-    population: int = Field(8, ge=1)
+    population: int = Field(8, ge=2)
     #: paths per layer (K) and size of the output space per layer
     k: int = Field(3, ge=1)
     tournament: int = Field(3, ge=1)
@@ -254,9 +257,10 @@ class AutoSpace:
                             [[self._madds(l, m.text) for m in ms] for l, ms in enumerate(members)])
         alphas = [torch.tensor([m.fitness for m in ms], dtype=torch.float32, device=device) for ms in members]
         opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=3e-4)
-        for _ in range(cfg.steps_per_round):
+        for step in range(cfg.steps_per_round):
             x, y = next(st.tb)
             loss, _ = weight_step(net, alphas, x, y, opt, generator)
+            check_finite(loss, "training loss", f"round {r} step {step}", _HINT)
             st.losses.append(loss)
             st.n_total += 1
             for ms in members:
@@ -270,6 +274,8 @@ class AutoSpace:
                 comp = torch.tensor([count_compensation(st.n_total, members[l][k].iters, cfg.compensation_cap)
                                      for k in gg.paths])
                 alpha_step(a, gg, cfg.arch_lr, comp)
+            check_finite(alphas, "fitness scores (architecture parameters)", f"round {r} step {step}", _HINT)
+        check_finite(net, "supernet weights", f"end of round {r}", _HINT)
         # Eq. 5: write back
         for ms, a in zip(members, alphas):
             for m, s in zip(ms, a.tolist()):

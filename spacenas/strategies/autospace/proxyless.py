@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +31,12 @@ from spacenas.errors import SpacenasError
 from spacenas.nn.madds import block_cost
 from spacenas.nn.open_cell_net import LayerwiseNet, NetPlan, make_block
 from spacenas.nn.ops import init_parameters_
+from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch
 from spacenas.spaces.open_cell import LayerwiseSpace
 from spacenas.strategies.autospace.math import fitness_mix, gate_alpha_grad, mixing_probs, regularized_loss
+
+_HINT = "the learning rate may be too high (lower --set lr or arch_lr)"
 
 
 class GatedSupernet(nn.Module):
@@ -132,6 +136,7 @@ def train_network(net: nn.Module, data: ImageTensorDataset, epochs: int, generat
         for x, y in iterate_batches(data, batch_size, generator, device=device):
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(net(x), y)
+            check_finite(loss, "training loss", f"epoch {len(losses)} step {n // batch_size}", _HINT)
             loss.backward()
             opt.step()
             tot, n = tot + float(loss.detach()) * len(y), n + len(y)
@@ -149,7 +154,8 @@ class ProxylessConfig(StrictModel):
     lam: float = Field(0.0, ge=0)
     #: epochs of weight-only warm-up before architecture steps
     warmup_epochs: int = Field(2, ge=0)
-    mode: str = "softmax"
+    #: p from alpha (see :func:`~spacenas.strategies.autospace.math.mixing_probs`)
+    mode: Literal["softmax", "ratio"] = "softmax"
 
 
 @dataclass
@@ -186,6 +192,7 @@ def learn_fitness(net: GatedSupernet, alphas: list[torch.Tensor], train: ImageTe
         vbatches = iterate_batches(valid, config.batch_size, generator, device=device)
         for x, y in iterate_batches(train, config.batch_size, generator, device=device):
             loss, _ = weight_step(net, alphas, x, y, opt, generator, config.mode)
+            check_finite(loss, "training loss", f"epoch {epoch} step {len(losses)}", _HINT)
             losses.append(loss)
             if epoch < config.warmup_epochs:
                 continue
@@ -197,6 +204,8 @@ def learn_fitness(net: GatedSupernet, alphas: list[torch.Tensor], train: ImageTe
             for a, gg in zip(alphas, ggs):
                 if len(gg.paths) > 1:
                     alpha_step(a, gg, config.arch_lr)
+            check_finite(alphas, "architecture parameters", f"epoch {epoch} step {len(losses) - 1}", _HINT)
+        check_finite(net, "supernet weights", f"end of epoch {epoch}", _HINT)
         snapshots.append([a.tolist() for a in alphas])
     return losses, snapshots
 

@@ -106,8 +106,8 @@ class ADARTSConfig(DARTSConfig):
 
     arch_lr: float = 6e-4
     act_lr: float = Field(6e-4, gt=0.0)
-    act_beta1: float = 0.5
-    act_beta2: float = 0.999
+    act_beta1: float = Field(0.5, ge=0, lt=1)
+    act_beta2: float = Field(0.999, ge=0, lt=1)
     act_weight_decay: float = Field(1e-3, ge=0.0)
     #: search with this one activation everywhere (beta not learned); None: search beta
     fixed_activation: str | None = None

@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from spacenas.config import StrictModel, build_config
@@ -87,11 +88,11 @@ def on_device_generator(generator: torch.Generator, device: torch.device) -> tor
 class OneShotConfig(StrictModel):
     """Options shared by all one-shot strategies (architecture optimizer: Adam)."""
 
-    arch_lr: float = 3e-4
-    arch_beta1: float = 0.5
-    arch_beta2: float = 0.999
+    arch_lr: float = Field(3e-4, gt=0)
+    arch_beta1: float = Field(0.5, ge=0, lt=1)
+    arch_beta2: float = Field(0.999, ge=0, lt=1)
     #: Adam weight decay of the architecture parameters (DARTS/GDAS code: 1e-3)
-    arch_weight_decay: float = 1e-3
+    arch_weight_decay: float = Field(1e-3, ge=0)
 
 
 class OneShotStrategy(ABC):

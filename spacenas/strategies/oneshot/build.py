@@ -23,7 +23,7 @@ import torch
 from pydantic import Field
 
 from spacenas import registry
-from spacenas.config import StrictModel, build_config, parse_device
+from spacenas.config import Seed, StrictModel, build_config, parse_device
 from spacenas.errors import SpacenasError, unknown
 from spacenas.strategies.oneshot.base import OneShotStrategy
 from spacenas.strategies.oneshot.loop import LoopConfig, OneShotResult, search
@@ -53,7 +53,7 @@ class OneShotSearchConfig(StrictModel):
     method: str
     data: str = "digits"
     data_dir: str | None = None
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     epochs: int | None = Field(None, ge=1)
     progressive: bool = False
     #: loop / strategy / supernet options by key (routed by name, see the module docstring)

@@ -23,6 +23,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from spacenas.errors import SpacenasError
 from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy, masked_softmax
@@ -42,9 +43,9 @@ class DARTSConfig(OneShotConfig):
     #: unrolled (second-order) architecture gradient
     second_order: bool = False
     #: step size xi of the unrolled weight step; None: the current weight learning rate
-    unroll_lr: float | None = None
+    unroll_lr: float | None = Field(None, gt=0)
     #: eps = fd_scale / ||grad_w' L_val||
-    fd_scale: float = 0.01
+    fd_scale: float = Field(0.01, gt=0)
     #: unrolled step: paper (w - xi g) or authors (w - xi (momentum buffer + g + wd w))
     unroll: Literal["paper", "authors"] = "paper"
 

@@ -127,7 +127,7 @@ class DDSASConfig(OneShotConfig):
     """DDSAS options (paper defaults; the authors' code choices as options)."""
 
     #: subspace size per cell type; None: the paper's value for NB201 (12) or DARTS (28) cells
-    L: int | None = None
+    L: int | None = Field(None, ge=1)
     #: arch steps between two samplings
     M: int = Field(30, ge=1)
     #: UCB exploration constant and form: paper c*sqrt(2 log T / t); code: 1.44*sqrt(log T / t)

@@ -35,6 +35,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy, masked_softmax, on_device_of
 from spacenas.strategies.oneshot.progressive import Progressive, ProgressiveConfig
@@ -134,10 +135,10 @@ class DirichletMixer(Mixer):
 
 class DrNASConfig(OneShotConfig):
     #: DrNAS's anchor replaces the generic architecture weight decay
-    arch_weight_decay: float = 0.0
+    arch_weight_decay: float = Field(0.0, ge=0)
     anchor: Literal["weight_decay", "l2", "kl", "none"] = "weight_decay"
-    anchor_lambda: float = 1e-3
-    init_std: float = 1e-3
+    anchor_lambda: float = Field(1e-3, ge=0)
+    init_std: float = Field(1e-3, gt=0)
     #: progressive learning (Section 2.4); None: plain DrNAS
     progressive: ProgressiveConfig | None = None
     #: value that ranks a DARTS node's inputs: softmax(eta) (authors' code) or the Dirichlet mean

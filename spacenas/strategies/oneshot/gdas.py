@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 
 from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy, masked_softmax
 
@@ -66,8 +67,15 @@ class GumbelMixer(Mixer):
 
 
 class GDASConfig(OneShotConfig):
-    tau_max: float = 10.0
-    tau_min: float = 0.1
+    tau_max: float = Field(10.0, gt=0)
+    tau_min: float = Field(0.1, gt=0)
+
+    @model_validator(mode="after")
+    def _tau_order(self) -> GDASConfig:
+        if self.tau_min > self.tau_max:
+            raise ValueError(f"tau_min ({self.tau_min}) must be <= tau_max ({self.tau_max}): the temperature "
+                             "anneals from tau_max down to tau_min")
+        return self
 
 
 class GDAS(OneShotStrategy):

@@ -18,17 +18,18 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from spacenas.config import StrictModel
+from spacenas.config import Momentum, Seed, StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
+from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch
 from spacenas.strategies.oneshot.base import OneShotStrategy
 from spacenas.strategies.oneshot.distributed import DistributedContext
@@ -37,18 +38,27 @@ from spacenas.strategies.oneshot.distributed import DistributedContext
 class LoopConfig(StrictModel):
     epochs: int = Field(50, ge=1)
     batch_size: int = Field(64, ge=1)
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float | None = 5.0
+    lr: float = Field(0.025, gt=0)
+    lr_min: float = Field(0.001, ge=0)
+    momentum: Momentum = 0.9
+    weight_decay: float = Field(3e-4, ge=0)
+    grad_clip: float | None = Field(5.0, gt=0)
     #: first epoch with architecture steps (earlier epochs train the weights only)
-    arch_start_epoch: int = 0
-    seed: int = 0
+    arch_start_epoch: int = Field(0, ge=0)
+    seed: Seed = 0
     #: dataset name for NB201 benchmark look-ups (cifar10, cifar100, imagenet16-120)
-    dataset: str | None = None
+    dataset: Literal["cifar10", "cifar100", "imagenet16-120"] | None = None
     #: cap on steps per epoch (quick runs, tests); None: a full pass over the train split
     max_steps: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _lr_order(self) -> LoopConfig:
+        if self.lr_min > self.lr:
+            raise ValueError(f"lr_min ({self.lr_min}) must be <= lr ({self.lr}): the cosine schedule decays lr to lr_min")
+        return self
+
+
+_HINT = "the learning rate may be too high (lower --set lr or arch_lr)"
 
 
 @dataclass
@@ -214,11 +224,14 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             xb, yb = train.get(idx)
             if epoch >= c.arch_start_epoch and strategy.arch_active(epoch):
                 stats = strategy.arch_step(raw, valid.get(vb[i % len(vb)]), train_batch=(xb, yb), lr=lr)
+                check_finite({**stats, "alpha": strategy.arch_parameters()}, "validation loss or architecture parameters",
+                             f"epoch {epoch} step {i}", _HINT)
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
             opt.zero_grad(set_to_none=True)
             logits = strategy.forward(net, xb, arch_grad=False)
             loss = F.cross_entropy(logits, yb)
+            check_finite(loss, "training loss", f"epoch {epoch} step {i}", _HINT)
             loss.backward()
             if c.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], c.grad_clip)
@@ -229,6 +242,8 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
         rec: dict[str, Any] = {"epoch": epoch, "lr": lr, **{k: v / max(len(tb), 1) for k, v in sums.items()}}
         if "arch_loss" in rec:
             rec["valid_loss"], rec["valid_acc"] = rec.pop("arch_loss"), rec.pop("arch_acc")
+        check_finite({"supernet": raw, "alpha": strategy.arch_parameters()}, "weights or architecture parameters",
+                     f"end of epoch {epoch}", _HINT)
         if strategy.on_epoch_end(epoch, raw):  # structure changed: new parameters, same LR schedule
             net = ctx.wrap(raw) if ctx else raw
             opt = _make_optimizer(net, c, lr)

@@ -59,6 +59,8 @@ class ProgressiveConfig(StrictModel):
             raise ValueError("partial_k, keep_ops (and stage_epochs) need one entry per stage")
         if any(k < 1 for k in self.partial_k) or any(o < 1 for o in self.keep_ops):
             raise ValueError("partial_k and keep_ops must be >= 1")
+        if self.stage_epochs is not None and any(e < 1 for e in self.stage_epochs):
+            raise ValueError(f"stage_epochs must be >= 1 each, got {self.stage_epochs}")
         if any(b > a for a, b in zip(self.partial_k, self.partial_k[1:])):
             raise ValueError("partial_k must not increase from stage to stage (widening lowers k)")
         if any(b > a for a, b in zip(self.keep_ops, self.keep_ops[1:])):

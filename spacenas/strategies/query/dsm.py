@@ -34,12 +34,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from spacenas.config import StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.base import Result
 from spacenas.evaluators.constraints import is_feasible
+from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
 from spacenas.strategies.query.dsm_controller import (
@@ -70,6 +71,16 @@ class DSMConfig(StrictModel):
     skip_seen: bool = True
     max_redraws: int = Field(10, ge=0, description="repeats in a row before a uniform draw from the ball")
     device: str = "cpu"
+
+    @field_validator("device")
+    @classmethod
+    def _usable_device(cls, v: str) -> str:
+        from spacenas.devices import resolve_device
+        try:
+            resolve_device(v)
+        except SpacenasError as e:
+            raise ValueError(str(e)) from None
+        return v
 
 
 class DSMNAS(QueryStrategy):
@@ -230,6 +241,7 @@ class DSMNAS(QueryStrategy):
             loss.backward()
             self.optimizer.step()
             self.n_updates += 1
+            check_finite(self.controller, "controller weights", f"controller update {self.n_updates}", "lower --set lr")
         if reward > 0 and cfg.update_subspaces:  # a new Arch value replaces the center; the parent is never mutated
             self.centers[k] = beta
             self.center_scores[k] = float(score)

@@ -32,6 +32,7 @@ from torch import nn
 from spacenas.config import StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.base import Result
+from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
 from spacenas.subspace import Subspace
@@ -130,3 +131,4 @@ class Reinforce(QueryStrategy):
         self.optimizer.zero_grad(set_to_none=True)
         reinforce_loss(self.policy.masked_logits(), choices, adv).backward()
         self.optimizer.step()
+        check_finite(self.policy, "policy logits", f"query {len(self.history)}", "lower --set lr")

@@ -1,0 +1,380 @@
+"""Bad input -> one line on stderr, exit 2, no traceback, nothing written that looks finished.
+
+The cases come from ../shared/notes/bad-inputs-failing.txt (its ids are kept as test ids); each
+group covers one kind of input: empty names, ``--set`` values, devices, seeds, data files,
+binary files given as text, output paths, and numerical faults (lr=1e6 on every method family).
+Most cases run :func:`spacenas.cli.main` in this process (fast); the numerical group and one
+case per other group run ``python -m spacenas`` in a subprocess, as a user would.
+Cases about checkpoints, locks, run dirs and report files belong to the run-dir and report
+owners and are tested there.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spacenas.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NB201_ARCH = "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"
+DARTS_ARCH = ("Genotype(normal=[('sep_conv_3x3', 0), ('avg_pool_3x3', 1), ('max_pool_3x3', 0), ('avg_pool_3x3', 2), "
+              "('sep_conv_3x3', 2), ('sep_conv_5x5', 3), ('sep_conv_3x3', 3), ('sep_conv_3x3', 4)], "
+              "normal_concat=[2, 3, 4, 5], reduce=[('dil_conv_3x3', 0), ('sep_conv_5x5', 1), ('sep_conv_3x3', 0), "
+              "('max_pool_3x3', 1), ('avg_pool_3x3', 2), ('max_pool_3x3', 3), ('max_pool_3x3', 2), "
+              "('skip_connect', 4)], reduce_concat=[2, 3, 4, 5])")
+DARTS_TINY = ["search", "--no-progress", "--method", "darts", "--data", "digits", "--epochs", "1",
+              "--set", "C=4", "--set", "N=1", "--set", "max_steps=2"]
+TRAIN_NB201 = ["train", "--no-progress", "--arch", NB201_ARCH, "--space", "nb201", "--data", "digits",
+               "--epochs", "1", "--set", "C=4", "--set", "N=1"]
+AUTOSPACE = ["autospace", "--no-progress", "--rounds", "1", "--population", "3", "--k", "2", "--set",
+             "steps_per_round=2", "--set", "tournament=2", "--layers", "1"]
+DEEP = "[" * 100000
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str]:
+    """``spacenas ARGV`` in this process: (exit code, stderr)."""
+    rc = main(argv)
+    return rc, capsys.readouterr().err
+
+
+def run_cli(argv: list[str], cwd: Path, timeout: float = 600) -> tuple[int, str]:
+    """``python -m spacenas ARGV`` in a subprocess with this tree on PYTHONPATH."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "spacenas", *argv], cwd=cwd, env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    return p.returncode, p.stderr
+
+
+def assert_one_line(rc: int, err: str, *expected: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "Traceback" not in err, err
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("spacenas: error: "), (rc, err)
+    for e in expected:
+        assert e in lines[0], (e, lines[0])
+    return lines[0]
+
+
+# ----- empty strings are errors, not the default ------------------------------------------------
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param(["search", "--no-progress", "--method", "random", "--budget", "3", "--search-metric", ""],
+                 "--search-metric", id="s_metric_empty"),
+    pytest.param(["search", "--no-progress", "--method", "random", "--dataset", ""], "--dataset", id="s_dataset_empty"),
+    pytest.param(["search", "--no-progress", "--method", "mo-evolution", "--objectives", ""], "--objectives",
+                 id="h_objectives_empty"),
+    pytest.param([*DARTS_TINY, "--device", ""], "--device", id="o_device_empty"),
+    pytest.param(["sweep", "--no-progress", "--methods", "random", "--seeds", "1", "--out", "o", "--search-metric", ""],
+                 "--search-metric", id="w_metric_empty"),
+    pytest.param([*TRAIN_NB201, "--device", ""], "device ''", id="t_device_empty"),
+])
+def test_empty_names(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(argv, capsys), expected)
+    assert not (tmp_path / "o").exists()
+
+
+# ----- --set values that cannot be right: refused at parse time ---------------------------------
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "5", "--set", "lr=Infinity"],
+                 "'lr': Input should be a finite number", id="s_set_inf_float"),
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--set", f"init_archs={DEEP}"],
+                 "nested deeper than 32", id="s_set_deepjson"),
+    pytest.param(["sweep", "--no-progress", "--methods", "dsm", "--datasets", "cifar10", "--seeds", "1", "--budget",
+                  "3", "--out", "o", "--set", f"dsm.init_archs={DEEP}"], "nested deeper than 32",
+                 id="x_sweep_set_deepjson"),
+    pytest.param([*TRAIN_NB201, "--set", f"lr={DEEP}"], "nested deeper than 32", id="x_train_set_deepjson"),
+    pytest.param([*DARTS_TINY, "--set", "C=0"], "bad value 0 for 'C': expected an integer >= 1", id="o_set_C0"),
+    pytest.param([*DARTS_TINY, "--set", "C=-4"], "bad value -4 for 'C'", id="o_set_Cneg"),
+    pytest.param([*DARTS_TINY, "--set", "C=4.5"], "bad value 4.5 for 'C'", id="o_set_Cfloat"),
+    pytest.param([*DARTS_TINY, "--set", "N=0"], "bad value 0 for 'N'", id="o_set_N0"),
+    pytest.param([*DARTS_TINY, "--set", "lr=NaN"], "'lr': Input should be a finite number", id="o_set_lr_nan"),
+    pytest.param([*DARTS_TINY, "--set", "lr=-1"], "'lr': Input should be greater than 0", id="o_set_lr_neg"),
+    pytest.param([*DARTS_TINY, "--set", "lr=Infinity"], "finite number", id="n_darts_lr_inf"),
+    pytest.param([*DARTS_TINY, "--set", "arch_lr=NaN"], "'arch_lr': Input should be a finite number",
+                 id="o_set_archlr_nan"),
+    pytest.param([*DARTS_TINY, "--set", "momentum=5"], "'momentum': Input should be less than 1", id="o_set_momentum5"),
+    pytest.param([*DARTS_TINY, "--set", "grad_clip=-1"], "'grad_clip': Input should be greater than 0",
+                 id="o_set_gradclip_neg"),
+    pytest.param([*DARTS_TINY, "--set", "dataset=foo"], "'dataset': Input should be 'cifar10', 'cifar100' or "
+                 "'imagenet16-120'", id="o_set_dataset_bad"),
+    pytest.param([*DARTS_TINY, "--set", "lr=0.01", "--set", "lr_min=0.1"], "lr_min (0.1) must be <= lr (0.01)",
+                 id="lr_min_above_lr"),
+    pytest.param(["search", "--no-progress", "--method", "gdas", "--data", "digits", "--epochs", "1", "--set",
+                  "tau_min=0", "--set", "tau_max=0"], "'tau_max': Input should be greater than 0", id="o_set_tau0"),
+    pytest.param(["search", "--no-progress", "--method", "gdas", "--data", "digits", "--epochs", "1", "--set",
+                  "tau_min=5", "--set", "tau_max=1"], "tau_min (5.0) must be <= tau_max (1.0)", id="gdas_tau_order"),
+    pytest.param([*TRAIN_NB201, "--set", "momentum=1"], "'momentum': Input should be less than 1", id="t_momentum1"),
+    pytest.param([*TRAIN_NB201, "--set", "C=4.5"], "'C'", id="t_C_float"),
+    pytest.param([*AUTOSPACE, "--out", "s.json", "--population", "1"], "population", id="u_population1"),
+])
+def test_impossible_option_values(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(argv, capsys), expected)
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_set_value_refused_in_a_real_process(tmp_path):
+    rc, err = run_cli([*DARTS_TINY, "--set", "momentum=5", "--run-dir", "rd"], tmp_path)
+    assert_one_line(rc, err, "momentum")
+    assert not (tmp_path / "rd").exists()
+
+
+# ----- devices ------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param([*DARTS_TINY, "--device", "meta"], "device 'meta' cannot run spacenas here", id="o_device_meta"),
+    pytest.param([*DARTS_TINY, "--device", "mps"], "device 'mps' cannot run spacenas here", id="o_device_mps"),
+    pytest.param(["search", "--no-progress", "--space", "mobilenet", "--method", "dsm", "--epochs", "1",
+                  "--device", "tpu"], "unknown device 'tpu'", id="m_device_tpu"),
+    pytest.param([*TRAIN_NB201, "--device", "tpu"], "unknown device 'tpu'", id="t_device_tpu"),
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "3", "--set", "device=tpu"],
+                 "unknown device 'tpu'", id="dsm_set_device"),
+])
+def test_unusable_devices(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = assert_one_line(*run_main(argv, capsys), expected)
+    assert "allowed here: cpu" in line
+
+
+def test_cuda_without_cuda(capsys, tmp_path, monkeypatch):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main([*TRAIN_NB201, "--device", "cuda", "--run-dir", "rd"], capsys),
+                    "CUDA is not available")  # t_device_cuda
+    assert not (tmp_path / "rd").exists()
+
+
+# ----- seeds --------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param([*DARTS_TINY, "--seed", "99999999999999999999999"], "seeds are 0..9223372036854775807", id="o_seed_huge"),
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "3", "--seed", "99999999999999999999999"],
+                 "seeds are 0..9223372036854775807", id="o_q_seed_huge_dsm"),
+    pytest.param(["sweep", "--no-progress", "--methods", "random", "--datasets", "cifar10", "--seeds",
+                  "99999999999999", "--budget", "3", "--out", "o"], "at most 100000 per sweep", id="w_seeds_huge"),
+    pytest.param(["sweep", "--no-progress", "--methods", "random", "--datasets", "cifar10", "--seeds",
+                  "9223372036854775807:9223372036854775809", "--budget", "3", "--out", "o"], "all in 0..",
+                 id="w_seeds_over_max"),
+    pytest.param([*TRAIN_NB201, "--seed", str(2**63)], "'seed'", id="t_seed_huge"),
+    pytest.param([*AUTOSPACE, "--out", "s.json", "--seed", str(2**64)], "--seed", id="u_seed_huge"),
+])
+def test_seeds_out_of_range(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(argv, capsys), expected)
+
+
+def test_largest_seed_is_usable():
+    """The bound is what numpy and torch take, with room for the seed + k generators runs derive."""
+    import torch
+
+    from spacenas.config import MAX_SEED
+    torch.Generator().manual_seed(MAX_SEED + 2)
+    np.random.default_rng(MAX_SEED + 2)
+
+
+# ----- data files -----------------------------------------------------------------------------
+def _cifar(root: Path, batch: dict) -> Path:
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    good = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(d / name, "wb") as f:
+            pickle.dump(batch if name == "data_batch_1" else good, f)
+    return d / "data_batch_1"
+
+
+def _fm(root: Path, **bad: bytes) -> None:
+    files = {"train-images-idx3-ubyte": _idx(np.zeros((4, 28, 28))), "train-labels-idx1-ubyte": _idx(np.arange(4)),
+             "t10k-images-idx3-ubyte": _idx(np.zeros((2, 28, 28))), "t10k-labels-idx1-ubyte": _idx(np.arange(2))}
+    root.mkdir(parents=True)
+    for name, content in files.items():
+        key = name.replace("-", "_")
+        if key + "_gz" in bad:
+            (root / (name + ".gz")).write_bytes(bad[key + "_gz"])
+        else:
+            (root / name).write_bytes(bad.get(key, content))
+
+
+def _idx(arr) -> bytes:
+    return bytes([0, 0, 8, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape) + \
+        arr.astype(np.uint8).tobytes()
+
+
+CIFAR_CASES = {
+    "o_cifar_shape": ({b"data": np.zeros(1000, np.uint8), b"labels": [0]}, "expected uint8 images of shape [N, 3072]"),
+    "o_cifar_labels": ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 200]}, "label 200"),
+    "o_cifar_lenmis": ({b"data": np.zeros((100, 3072), np.uint8), b"labels": [0] * 25}, "100 images but 25 labels"),
+    "o_cifar_datastr": ({b"data": "not an array", b"labels": [0]}, "'data' is str"),
+}
+FM_CASES = {
+    "o_fm_gz": ({"train_labels_idx1_ubyte_gz": b"\x89\x91 not gzip"}, "as a gzip file"),
+    "o_fm_mismatch": ({"train_images_idx3_ubyte": _idx(np.zeros((40, 28, 28)))}, "40 images but"),
+    "o_fm_1d": ({"train_images_idx3_ubyte": _idx(np.zeros(28 * 28 * 4))}, "expected images [N, H, W]"),
+    "o_fm_labels": ({"t10k_labels_idx1_ubyte": _idx(np.array([0, 77]))}, "label 77 is out of range"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CIFAR_CASES))
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_bad_cifar_files(case, command, capsys, tmp_path, monkeypatch):
+    batch, expected = CIFAR_CASES[case]
+    bad = _cifar(tmp_path / "data", batch)
+    monkeypatch.chdir(tmp_path)
+    argv = ([*DARTS_TINY[:4], "--data", "cifar10", *DARTS_TINY[6:]] if command == "search" else
+            ["train", "--no-progress", "--arch", NB201_ARCH, "--space", "nb201", "--data", "cifar10", "--epochs", "1"])
+    line = assert_one_line(*run_main([*argv, "--data-dir", str(tmp_path / "data"), "--run-dir", "rd"], capsys),
+                           expected)
+    assert str(bad) in line
+    assert not (tmp_path / "rd" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("case", sorted(FM_CASES))
+@pytest.mark.parametrize("command", ["search", "train"])
+def test_bad_fashion_mnist_files(case, command, capsys, tmp_path, monkeypatch):
+    bad, expected = FM_CASES[case]
+    _fm(tmp_path / "data", **bad)
+    monkeypatch.chdir(tmp_path)
+    argv = ([*DARTS_TINY[:4], "--data", "fashion-mnist", *DARTS_TINY[6:]] if command == "search" else
+            ["train", "--no-progress", "--arch", NB201_ARCH, "--space", "nb201", "--data", "fashion-mnist",
+             "--epochs", "1"])
+    line = assert_one_line(*run_main([*argv, "--data-dir", str(tmp_path / "data")], capsys), expected)
+    assert str(tmp_path / "data") in line
+
+
+def test_payload_batch_file_through_the_cli(tmp_path):
+    """A crafted CIFAR batch whose unpickling would create a marker: one line, and no marker."""
+    marker = tmp_path / "marker"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    _cifar(tmp_path / "data", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1], b"x": Payload()})
+    rc, err = run_cli([*DARTS_TINY[:4], "--data", "cifar10", *DARTS_TINY[6:], "--data-dir", str(tmp_path / "data")],
+                      tmp_path)
+    assert_one_line(rc, err, "data_batch_1", "refusing")
+    assert not marker.exists()
+
+
+# ----- binary files where text is expected -------------------------------------------------------
+BINARY = bytes(range(128)) + b"\x80\xff" * 64
+
+
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param(["train", "--no-progress", "--arch", "{f}", "--space", "nb201", "--data", "digits", "--epochs", "1",
+                  "--set", "C=4", "--set", "N=1"], "is not UTF-8 text", id="t_arch_binary"),
+    pytest.param(["show", "{f}", "--space", "nb201", "--out", "x"], "is not UTF-8 text", id="s_show_arch_binary"),
+    pytest.param(["autospace-search", "--no-progress", "--space-file", "{f}", "--method", "random"], "is not JSON",
+                 id="v_spacefile_binary"),
+])
+def test_binary_files_as_text(argv, expected, capsys, tmp_path, monkeypatch):
+    f = tmp_path / "blob"
+    f.write_bytes(BINARY)
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main([a.replace("{f}", str(f)) for a in argv], capsys), expected, str(f))
+    assert not list(tmp_path.glob("x*"))
+
+
+@pytest.mark.parametrize("doc, expected", [
+    pytest.param('{"format": "%s", "layers": [["irb_k3_e3"]], "meta": {"plan": 5}}', "'meta.plan' must be an object",
+                 id="v_spacefile_metaplan5"),
+    pytest.param('{"format": "%s", "layers": 5}', "is corrupt", id="v_spacefile_layers_int"),
+    pytest.param('{"format": "%s", "layers": [["irb_k3_e3"]], "meta": [1]}', "is corrupt",
+                 id="v_spacefile_meta_list"),
+])
+def test_malformed_space_files(doc, expected, capsys, tmp_path, monkeypatch):
+    from spacenas.spaces.open_cell import LAYERWISE_FORMAT
+    f = tmp_path / "space.json"
+    f.write_text(doc % LAYERWISE_FORMAT)
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(["autospace-search", "--no-progress", "--space-file", str(f), "--method", "random",
+                               "--budget", "1", "--train-epochs", "1", "--set", "arch_epochs=1"], capsys), expected)
+
+
+# ----- output paths: checked before the work starts ----------------------------------------------
+def _paths(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "afile").write_text("x")
+    return {"proc": "/proc/spacenas_probe/x", "file": str(tmp_path / "afile" / "sub"), "empty": ""}
+
+
+@pytest.mark.parametrize("where", ["proc", "file", "empty"])
+@pytest.mark.parametrize("argv, flag", [
+    pytest.param(["show", NB201_ARCH, "--space", "nb201", "--out", "{p}.png"], "--out", id="show"),
+    pytest.param([*AUTOSPACE, "--out", "{p}.json"], "--out", id="autospace"),
+    pytest.param([*TRAIN_NB201, "--export", "torchscript", "--export-dir", "{p}"], "--export-dir", id="train_export"),
+])
+def test_unwritable_output_paths(where, argv, flag, capsys, tmp_path, monkeypatch):
+    """s_show_out_proc/_empty/_under_file, u_out_proc, ro_show_*, ro_autospace_out, ro_train_export_dir:
+    /proc stands in for a read-only place (root ignores permission bits)."""
+    if where == "proc" and not Path("/proc").is_dir():
+        pytest.skip("no /proc here")
+    p = _paths(tmp_path)[where]
+    monkeypatch.chdir(tmp_path)
+    args = [("" if where == "empty" else a.replace("{p}", p)) if "{p}" in a else a for a in argv]
+    rc, err = run_main(args, capsys)
+    assert_one_line(rc, err)
+    assert ("empty" in err) if where == "empty" else (flag in err or "picture path" in err)
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["afile"]  # nothing written, nothing trained
+
+
+def test_output_path_checked_before_training(tmp_path):
+    """autospace --out under a file: refused at once (the DEA never starts), in a real process."""
+    (tmp_path / "afile").write_text("x")
+    rc, err = run_cli([*AUTOSPACE, "--out", str(tmp_path / "afile" / "s.json")], tmp_path)
+    assert_one_line(rc, err, "is a file, so no file can be created under it")
+    assert "rounds" not in err
+
+
+# ----- CLI parsing leftovers in this area -------------------------------------------------------
+def test_train_resume_needs_run_dir(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main([*TRAIN_NB201, "--resume"], capsys), "--resume needs --run-dir")  # t_resume_norundir
+
+
+# ----- numerical faults: lr=1e6 on every method family (real processes) --------------------------
+SEARCH = ["search", "--no-progress", "--data", "digits", "--epochs", "2", "--set", "C=4", "--set", "N=1",
+          "--set", "max_steps=10", "--run-dir", "rd"]
+
+
+@pytest.mark.parametrize("argv, quantity", [
+    pytest.param([*SEARCH, "--method", "darts", "--set", "lr=1e6"], "non-finite", id="n_darts_lr1e6"),
+    pytest.param([*SEARCH, "--method", "darts", "--set", "second_order=true", "--set", "lr=1e6"], "non-finite",
+                 id="n_darts2nd_lr1e6"),
+    pytest.param([*SEARCH, "--method", "gdas", "--set", "lr=1e6"], "non-finite", id="n_gdas_lr1e6"),
+    pytest.param([*SEARCH, "--method", "drnas", "--set", "lr=1e6"], "non-finite", id="n_drnas_lr1e6"),
+    pytest.param([*SEARCH, "--method", "drnas", "--progressive", "--set", "lr=1e6"], "non-finite",
+                 id="n_drnasprog_lr1e6"),
+    pytest.param([*SEARCH, "--method", "ddsas", "--set", "lr=1e6"], "non-finite", id="n_ddsas_lr1e6"),
+    pytest.param([*SEARCH, "--method", "adarts", "--set", "lr=1e6"], "non-finite", id="n_adarts_lr1e6"),
+    pytest.param(["search", "--no-progress", "--space", "darts", "--data", "digits", "--epochs", "2", "--set", "C=4",
+                  "--set", "layers=3", "--set", "max_steps=5", "--run-dir", "rd", "--method", "darts", "--set",
+                  "lr=1e6"], "non-finite", id="n_dartsspace_lr1e6"),
+    pytest.param(["train", "--no-progress", "--arch", NB201_ARCH, "--space", "nb201", "--data", "digits", "--epochs",
+                  "2", "--set", "C=4", "--set", "N=1", "--set", "lr=1e6", "--run-dir", "rd", "--json"],
+                 "non-finite training loss", id="n_train_lr1e6"),
+    pytest.param(["train", "--no-progress", "--arch", DARTS_ARCH, "--space", "darts", "--data", "digits", "--epochs",
+                  "2", "--set", "C=4", "--set", "layers=3", "--set", "lr=1e6", "--run-dir", "rd"],
+                 "non-finite", id="n_train_darts_lr1e6"),
+    pytest.param(["autospace", "--no-progress", "--rounds", "2", "--population", "3", "--k", "2", "--set",
+                  "steps_per_round=4", "--set", "tournament=2", "--layers", "1", "--set", "lr=1e6", "--out", "s.json",
+                  "--run-dir", "rd"], "non-finite", id="n_autospace_lr1e6"),
+    pytest.param(["autospace-search", "--no-progress", "--manual-irb", "--layers", "1", "--method", "proxyless",
+                  "--budget", "3", "--set", "warmup_epochs=1", "--train-epochs", "1", "--set", "lr=1e6"],
+                 "non-finite", id="n_proxyless_lr1e6"),
+    pytest.param(["search", "--no-progress", "--space", "mobilenet", "--method", "random", "--budget", "2",  # lr=1e30
+                  "--epochs", "2", "--supernet", "train_limit=128", "--supernet", "lr=1e30", "--run-dir", "rd"],
+                 "non-finite supernet", id="n_supernet_lr1e6"),
+])
+def test_diverging_runs_stop_with_one_line(argv, quantity, tmp_path):
+    rc, err = run_cli(argv, tmp_path)
+    line = assert_one_line(rc, err, quantity, "learning rate may be too high")
+    assert " at " in line  # names the step / epoch / round
+    assert "masked out" not in line and "probability tensor" not in line
+    finished = [p.name for p in tmp_path.rglob("*") if p.name in
+                ("result.json", "train_result.json", "weights.pt", "s.json", "arch.txt")]
+    assert finished == [], finished
