@@ -208,7 +208,7 @@ def test_fused_switch_and_state_dict_compatible():
 @pytest.mark.parametrize("space", ["nb201", "darts"])
 def test_short_search_same_arch_and_log(tmp_path, space):
     """A full short search (digits, 2 epochs, max_steps) gives the same arch and log on both paths."""
-    from spacenas.oneshot_cli import build_search
+    from spacenas.strategies.oneshot.build import build_search
     from spacenas.strategies.oneshot.loop import search
     runs = {}
     for fused in (True, False):
