@@ -114,13 +114,10 @@ def apply_preset(name: str, overrides: dict[str, Any] | None = None) -> dict[str
 
 # ----- validation against the real typed configs ---------------------------------------------------
 def _oneshot_api():
-    """``build_search`` and the space -> supernet table, wherever the layout keeps them."""
-    try:
-        from spacenas.strategies.oneshot import build as mod  # after the "One way through" layout
-    except ImportError:
-        from spacenas import oneshot_cli as mod
+    """``build_search`` and the space -> supernet table."""
     from spacenas import registry
-    return mod.build_search, getattr(registry, "SUPERNETS", None) or mod.SUPERNETS
+    from spacenas.strategies.oneshot import build as mod
+    return mod.build_search, registry.SUPERNETS
 
 
 def validate(cfg: dict[str, Any]) -> dict[str, Any]:
