@@ -130,7 +130,7 @@ def build_runner(spec: RunSpec, run_dir: str | Path | None = None, checkpoint_ev
         strategy = cls(evaluator.space, seed=spec.seed, config=dict(spec.options))
         extra = {"supernet": evaluator.config.model_dump(mode="json"), "madds_limit": evaluator.madds_limit}
         return Runner(strategy, evaluator, spec.budget, spec.seed, run_dir=run_dir,
-                      checkpoint_every=checkpoint_every, progress=progress, config={"method": spec.method, **extra})
+                      checkpoint_every=checkpoint_every, progress=progress, config={"kind": "supernet", "method": spec.method, **extra})
     evaluator = make_evaluator(spec.space, spec.dataset, spec.search_metric, spec.constraints, spec.objectives)
     options, objectives, extra = dict(spec.options), None, {}
     if spec.constraints:
