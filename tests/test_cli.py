@@ -118,6 +118,7 @@ def test_resume_errors_via_cli(capsys, tmp_path):
     (d / "checkpoint.pkl").write_bytes(b"\x80\x04garbage")  # a run dir of an older spacenas: never unpickled
     rc, _, err = run(capsys, *base, "--resume")
     assert rc == 2 and "older spacenas" in err and err.count("\n") == 1
+    (d / "checkpoint.pkl").unlink()
     assert not (d / "result.json").exists()
     rc, _, err = run(capsys, *base)
     assert rc == 2 and "already holds a run" in err
