@@ -269,7 +269,7 @@ class RunDir:
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise SpacenasError(f"cannot create run dir {d}: {e.strerror or e}") from None
+            raise SpacenasError(f"cannot use run dir {d}: {e.strerror or e}") from None
         if not d.is_dir():
             raise SpacenasError(f"cannot use run dir {d}: not a directory")
         lock = Lock(d)
