@@ -23,7 +23,6 @@ from spacenas.errors import SpacenasError, unknown
 
 #: network-plan keys ``--set`` may give (the rest of the plan comes from the data)
 PLAN_KEYS = ("stem_channels", "channels", "strides")
-CONFIG_FILE, CHECKPOINT_FILE = "config.json", "checkpoint.pt"
 METHODS = ("proxyless", "random")
 
 
@@ -183,7 +182,6 @@ def run_autospace(args: argparse.Namespace) -> int:
     data, train, valid = load_data(args.data, args.data_dir, args.seed)
     plan = make_plan(data, args.layers, opts["plan"], "autospace")
     dea = AutoSpace(cfg, plan)
-    ckpt = _prepare_run_dir(args, cfg, plan)
     progress = not args.no_progress
     _say(f"autospace on {args.data}: {plan.n_layers} layers (channels {plan.channels}, strides {plan.strides}), "
          f"{cfg.rounds} rounds x {cfg.steps_per_round} steps, population {cfg.population}, K {cfg.k}, seed {args.seed}",
@@ -195,7 +193,8 @@ def run_autospace(args: argparse.Namespace) -> int:
         _say(f"round {rec['round'] + 1:>3}/{cfg.rounds}  loss {rec['loss']:.4f}", progress)
 
     res = dea.run(train, valid, np.random.default_rng(args.seed), torch.Generator().manual_seed(args.seed), dev,
-                  checkpoint=ckpt, resume=args.resume, on_round=on_round, progress=progress)
+                  run_dir=args.run_dir, resume=args.resume, on_round=on_round, progress=progress,
+                  run_config={"data": args.data, "seed": args.seed})
     print(f"learned space: top-{cfg.k} cells per layer (fitness)")
     for l, (cells, fit) in enumerate(zip(res.space.layers, res.fitness)):
         print(f"layer {l}:")
@@ -208,49 +207,8 @@ def run_autospace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_run_dir(args: argparse.Namespace, cfg, plan) -> Path | None:
-    if not args.run_dir:
-        return None
-    d = Path(args.run_dir).expanduser()
-    config = {"data": args.data, "seed": args.seed, "config": cfg.model_dump(), "plan": plan.model_dump()}
-    try:
-        if args.resume:
-            if not d.is_dir():
-                raise SpacenasError(f"cannot resume: run dir {d} does not exist")
-            try:
-                stored = json.loads((d / CONFIG_FILE).read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise SpacenasError(f"cannot resume: cannot read {d / CONFIG_FILE} ({type(e).__name__})") from None
-            if stored != config:
-                diff = sorted(_flat_diff(stored, config))
-                raise SpacenasError(f"cannot resume: run dir {d} holds a different run (differs in: "
-                                    f"{', '.join(diff)}); use the same options or another --run-dir")
-            if not (d / CHECKPOINT_FILE).is_file():
-                raise SpacenasError(f"cannot resume: no checkpoint in {d} (the run stopped before its first "
-                                    "round ended; start again without --resume after deleting the dir)")
-            return d / CHECKPOINT_FILE
-        d.mkdir(parents=True, exist_ok=True)
-        if (d / CONFIG_FILE).exists() or (d / CHECKPOINT_FILE).exists():
-            raise SpacenasError(f"run dir {d} already holds a run; use --resume to continue it, "
-                                "or choose another --run-dir")
-        (d / CONFIG_FILE).write_text(json.dumps(config, indent=1))
-    except OSError as e:
-        raise SpacenasError(f"cannot use run dir {d}: {e.strerror or e}") from None
-    return d / CHECKPOINT_FILE
-
-
-def _flat_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        x, y = a.get(k), b.get(k)
-        if isinstance(x, dict) and isinstance(y, dict):
-            out += _flat_diff(x, y, f"{prefix}{k}.")
-        elif x != y:
-            out.append(f"{prefix}{k}")
-    return out
-
-
 # ----- spacenas autospace-search ---------------------------------------------------------------
+
 def load_space_file(path: str):
     """:func:`load_layerwise` plus checks that every block text parses (one-line errors)."""
     from spacenas.nn.madds import block_cost

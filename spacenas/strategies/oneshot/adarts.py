@@ -194,6 +194,9 @@ class ADARTS(DARTS):
         """The full factorized text form (ops and activations) of the current derivation."""
         return factorized_space_of(supernet).format(self.derive_factorized(supernet))
 
+    def text_space(self, supernet) -> str:
+        return factorized_space_of(supernet).name
+
     def on_epoch_end(self, epoch: int, supernet) -> bool:
         """Record the factorized text form of this epoch's arch (the loop logs the op part)."""
         changed = super().on_epoch_end(epoch, supernet)
