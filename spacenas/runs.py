@@ -461,12 +461,19 @@ def read_run(path: str | Path) -> RunInfo:
     return RunInfo(d, kind, config, result, arch)
 
 
+def _is_dir(text: str) -> bool:
+    try:
+        return bool(text.strip()) and "\n" not in text and Path(text).expanduser().is_dir()
+    except (OSError, ValueError):  # arch texts can be too long or odd for a path
+        return False
+
+
 def arch_source_space(source: str) -> str | None:
     """The space name recorded by a run dir given as ``--arch``, or ``None`` (not a run dir)."""
-    if not isinstance(source, str) or not Path(source).expanduser().is_dir():
+    if not isinstance(source, str) or not _is_dir(source):
         return None
     info = read_run(source)
-    space = info.config.get("space") or (info.result or {}).get("space")
+    space = (info.result or {}).get("arch_space") or info.config.get("space") or (info.result or {}).get("space")
     return space if isinstance(space, str) else None
 
 
@@ -481,11 +488,11 @@ def resolve_arch(source: Any, space):
         source = os.fspath(source)
     if not isinstance(source, str):
         raise SpacenasError(f"--arch must be an architecture text, a file or a run dir, got {type(source).__name__}")
-    if source.strip() and Path(source).expanduser().is_dir():
+    if _is_dir(source):
         info = read_run(source)
         if info.arch is None:
             raise SpacenasError(f"run dir {source} holds no found architecture (no {ARCH}; is the run finished?)")
-        recorded = info.config.get("space")
+        recorded = arch_source_space(source)
         if isinstance(recorded, str) and recorded != space.name and not space.name.startswith(recorded):
             raise SpacenasError(f"run dir {source} searched space {recorded!r}, not {space.name!r}")
         return space.parse(info.arch)

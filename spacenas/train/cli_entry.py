@@ -17,8 +17,10 @@ from spacenas.errors import SpacenasError
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``spacenas train`` (added to the subparser ``p``)."""
     p.add_argument("--arch", required=True,
-                   help="architecture text (NB201 string or DARTS genotype) or a file that holds it")
-    p.add_argument("--space", required=True, help="space of the architecture: nb201, darts or mobilenet")
+                   help="architecture text (NB201 string or DARTS genotype), a file that holds it, or a "
+                        "finished search run dir (its arch.txt)")
+    p.add_argument("--space", default=None, help="space of the architecture: nb201, darts or mobilenet "
+                   "(default with a run dir as --arch: the run's space)")
     p.add_argument("--activation", default=None, metavar="NAME",
                    help="retrain with this one activation on every edge that takes one, instead of the "
                         "searched ones (nb201-act/darts-act; with nb201/darts the arch is lifted): relu, "
@@ -69,6 +71,11 @@ def run_train(args: argparse.Namespace) -> int:
     from spacenas.train.export import FORMATS, export
     from spacenas.train.loop import train
 
+    if args.space is None:  # --arch RUN_DIR: the space it searched (spacenas.runs)
+        from spacenas.runs import arch_source_space
+        args.space = arch_source_space(args.arch)
+        if args.space is None:
+            raise SpacenasError("--space is required unless --arch is a search run dir")
     check_space(args.space)
     space = registry.space(args.space)
     arch = args.arch
