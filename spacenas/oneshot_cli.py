@@ -161,7 +161,8 @@ def _run(args, ctx, dev) -> int:
     res: OneShotResult = search(built.strategy, built.supernet, built.train, built.valid, built.loop,
                                 run_dir=getattr(args, "run_dir", None), resume=bool(getattr(args, "resume", False)),
                                 progress=not getattr(args, "no_progress", False), distributed=ctx,
-                                callback=None if quiet else (lambda rec: tqdm.write(_epoch_line(rec))))
+                                callback=None if quiet else (lambda rec: tqdm.write(_epoch_line(rec))),
+                                run_config={"data": built.data, "seed": int(getattr(args, "seed", 0)), "options": opts})
     if not main:
         return 0
     if quiet:

@@ -420,6 +420,26 @@ def default_run_dir(kind: str, method: str | None = None, root: str | Path = "ru
     raise SpacenasError(f"cannot find a free run dir name under {root}")
 
 
+def fresh_run_dir(command: str, method: str | None = None, space: str | None = None) -> Path | None:
+    """The default run dir of a CLI run started without ``--run-dir``: a fresh
+    ``$SPACENAS_RUNS/<kind>-<method>-<time>`` (``$SPACENAS_RUNS`` defaults to ``runs``); ``None``
+    for commands without run dirs and for ranks of a multi-process run (they need an explicit one)."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        return None
+    kind = command
+    if command == "search":
+        from spacenas import registry
+
+        supernet_spaces = getattr(registry, "SUPERNET_SPACES", None)
+        if supernet_spaces is None:
+            from spacenas.sweep import SUPERNET_SPACES as supernet_spaces
+        kind = ("oneshot" if method in registry.ONESHOT_STRATEGIES
+                else "supernet" if space in supernet_spaces else "query")
+    if kind not in KINDS:
+        return None
+    return default_run_dir(kind, method, os.environ.get("SPACENAS_RUNS") or "runs")
+
+
 # ----- reading run dirs --------------------------------------------------------------------------
 @dataclass
 class RunInfo:
