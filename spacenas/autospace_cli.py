@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,8 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=_pos, default=None, help="with --manual-irb: layers of the network (default: 3)")
     p.add_argument("--train-epochs", type=_pos, default=5,
                    help="epochs to train the found network on the full training set (default: 5)")
+    p.add_argument("--run-dir", default=None, help="write config, result and arch here (a killed run starts over)")
+    p.add_argument("--resume", action="store_true", help="return the finished run in --run-dir (or redo a killed one)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--set", dest="options", action="append", metavar="KEY=VALUE",
@@ -232,18 +235,15 @@ def load_space_file(path: str):
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from spacenas.nn.madds import network_cost
-    from spacenas.nn.open_cell_net import LayerwiseNet
     from spacenas.oneshot_cli import parse_device
     from spacenas.spaces.open_cell import irb_space
-    from spacenas.strategies.autospace import ProxylessConfig, proxyless_search
-    from spacenas.strategies.autospace.proxyless import accuracy, train_network
+    from spacenas.strategies.autospace import ProxylessConfig
 
     if args.method not in METHODS:
         raise unknown("method", args.method, METHODS)
     if args.method == "random" and args.lam is not None:
         raise SpacenasError("--lam: only for --method proxyless (random search has no MAdds penalty)")
-    dev = str(parse_device(args.device))
+    parse_device(args.device)  # checked before any work
     pkeys = set(ProxylessConfig.model_fields) - {"epochs", "lam"} if args.method == "proxyless" else set(RandomSearchConfig.model_fields)
     opts = split_options(args.options, {"method": pkeys, "plan": PLAN_KEYS if args.manual_irb else ()},
                          f"{args.method} search")
@@ -262,6 +262,45 @@ def run_search(args: argparse.Namespace) -> int:
     else:
         plan = make_plan(data, args.layers, opts["plan"], "manual-irb")
         space = irb_space(plan.n_layers, skippable=plan.skippable())
+    from spacenas.runs import RunDir
+
+    run_config = {"kind": "autospace-search", "method": args.method, "space": space.name,
+                  "cells": getattr(space, "layers", None), "plan": plan.model_dump(mode="json"), "data": args.data,
+                  "seed": args.seed, "budget": args.budget, "lam": args.lam, "train_epochs": args.train_epochs,
+                  "options": opts}
+    if args.resume and not args.run_dir:
+        raise SpacenasError("--resume needs --run-dir (the dir of the run to continue)")
+    rd = RunDir.open(args.run_dir, run_config, resume=args.resume) if args.run_dir else None
+    try:  # no checkpoint inside a search: a killed run starts over (same seed, same result)
+        res = rd.result if rd is not None and rd.result is not None else \
+            _search_work(args, space, plan, data, train, valid, opts)
+        if rd is not None and rd.result is None:
+            rd.finish(res, res["arch"])
+    finally:
+        if rd is not None:
+            rd.close()
+    blocks, test, cost = res["blocks"], res["test_acc"], SimpleNamespace(madds=res["madds"], params=res["params"])
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{args.method} search in {space.name} ({plan.n_layers} layers) on {args.data}, seed {args.seed}: found")
+    for l, b in enumerate(blocks):
+        print(f"  layer {l}: {b}")
+    print(f"test accuracy {100 * test:.2f} % after {args.train_epochs} epochs; "
+          f"MAdds {cost.madds / 1e6:.3f} M; params {cost.params:,}")
+    return 0
+
+
+def _search_work(args: argparse.Namespace, space, plan, data, train, valid, opts) -> dict[str, Any]:
+    """The search and the final training of ``autospace-search`` (the result.json content)."""
+    from spacenas.nn.madds import network_cost
+    from spacenas.nn.open_cell_net import LayerwiseNet
+    from spacenas.strategies.autospace import ProxylessConfig, proxyless_search
+    from spacenas.strategies.autospace.proxyless import accuracy, train_network
+
+    from spacenas.oneshot_cli import parse_device
+
+    dev = str(parse_device(args.device))
     rng, g = np.random.default_rng(args.seed), torch.Generator().manual_seed(args.seed)
     progress = not args.no_progress
     if args.method == "proxyless":
@@ -291,13 +330,4 @@ def run_search(args: argparse.Namespace) -> int:
     res = {"space": space.name, "method": args.method, "seed": args.seed, "data": args.data, "blocks": blocks,
            "arch": " ; ".join(blocks), "test_acc": test, "madds": cost.madds, "params": cost.params,
            "train_epochs": args.train_epochs}
-    if args.json:
-        print(json.dumps(res, indent=2))
-        return 0
-    print(f"{args.method} search in {space.name} ({plan.n_layers} layers) on {args.data}, seed {args.seed}: found")
-    for l, b in enumerate(blocks):
-        print(f"  layer {l}: {b}")
-    print(f"test accuracy {100 * test:.2f} % after {args.train_epochs} epochs; "
-          f"MAdds {cost.madds / 1e6:.3f} M; params {cost.params:,}")
-    return 0
-
+    return res

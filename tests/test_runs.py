@@ -63,6 +63,18 @@ def _one_line_refusal(proc, marker: Path, what: str) -> None:
     assert not marker.exists()
 
 
+def _in_process(capsys, argv):
+    """``spacenas ARGV`` in this process (no interpreter start-up): (returncode, stdout, stderr)."""
+    from types import SimpleNamespace
+
+    from spacenas.cli import main
+
+    capsys.readouterr()
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
+
+
 def _kill_after_checkpoint(argv, run_dir: Path, log: Path, lines: int = 2) -> None:
     victim = subprocess.Popen(_cmd(*argv), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -97,7 +109,7 @@ KINDS = {
     "oneshot": (["search", "--space", "nb201", "--method", "drnas", "--data", "digits", "--epochs", "30",
                  "--set", "max_steps=1", "--set", "C=2", "--set", "N=1", "--set", "batch_size=16", "--no-progress"],
                 ()),
-    "train": (["train", "--space", "nb201", "--arch", NB201_ARCH, "--data", "digits", "--epochs", "12",
+    "train": (["train", "--space", "nb201", "--arch", NB201_ARCH, "--data", "digits", "--epochs", "8",
                "--set", "C=2", "--set", "N=1", "--set", "batch_size=512", "--no-progress"], ("seconds",)),
     "autospace": (["autospace", "--layers", "2", "--rounds", "14", "--population", "4", "--k", "2",
                    "--set", "steps_per_round=2", "--set", "stem_channels=8", "--set", "batch_size=64",
@@ -110,7 +122,7 @@ KINDS = {
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_kill_resume_payload_per_kind(tmp_path, kind):
+def test_kill_resume_payload_per_kind(tmp_path, kind, capsys):
     argv, timings = KINDS[kind]
     extra = (lambda name: ["--out", str(tmp_path / f"{name}.json")]) if kind == "autospace" else (lambda name: [])
     ref, cut = tmp_path / "ref", tmp_path / "cut"
@@ -122,11 +134,11 @@ def test_kill_resume_payload_per_kind(tmp_path, kind):
     marker = tmp_path / "marker"
     shutil.copytree(cut, tmp_path / "pay")
     _plant(tmp_path / "pay", marker)
-    p = _run([*argv, "--run-dir", str(tmp_path / "pay"), "--resume", *extra("pay")], check=False)
+    p = _in_process(capsys, [*argv, "--run-dir", str(tmp_path / "pay"), "--resume", *extra("pay")])
     _one_line_refusal(p, marker, "refused checkpoint")
     shutil.copytree(cut, tmp_path / "old")
     (tmp_path / "old" / "checkpoint.pkl").write_bytes(pickle.dumps(Payload(str(marker))))
-    p = _run([*argv, "--run-dir", str(tmp_path / "old"), "--resume", *extra("old")], check=False)
+    p = _in_process(capsys, [*argv, "--run-dir", str(tmp_path / "old"), "--resume", *extra("old")])
     _one_line_refusal(p, marker, "older spacenas")
     # resume: the same files as the uninterrupted run
     _run([*argv, "--run-dir", str(cut), "--resume", *extra("cut")])
@@ -140,12 +152,13 @@ def test_kill_resume_payload_per_kind(tmp_path, kind):
         assert (cut / "space.json").read_text() == (ref / "space.json").read_text()
     assert not list(cut.glob("*.tmp"))
     if kind == "oneshot":  # the found arch trains directly from the run dir (space from its config)
-        p = _run(["train", "--arch", str(ref), "--data", "digits", "--epochs", "1", "--set", "C=2", "--set", "N=1",
-                  "--set", "batch_size=512", "--no-progress", "--json"])
+        p = _in_process(capsys, ["train", "--arch", str(ref), "--data", "digits", "--epochs", "1", "--set", "C=2",
+                                 "--set", "N=1", "--set", "batch_size=512", "--no-progress", "--json"])
+        assert p.returncode == 0, p.stderr
         assert json.loads(p.stdout.splitlines()[0])["arch"] == _result(ref)["arch"]
 
 
-def test_sweep_kill_rerun_payload(tmp_path):
+def test_sweep_kill_rerun_payload(tmp_path, capsys):
     base = ["sweep", "--space", "nb201", "--methods", "evolution,random", "--datasets", "cifar10", "--seeds", "1",
             "--budget", "3000", "--workers", "1", "--no-progress"]
     ref, cut = tmp_path / "ref", tmp_path / "cut"
@@ -156,7 +169,7 @@ def test_sweep_kill_rerun_payload(tmp_path):
     marker = tmp_path / "marker"
     shutil.copytree(cut, tmp_path / "pay")
     _plant(tmp_path / "pay" / "cifar10" / "evolution" / "seed-0", marker)
-    p = _run([*base, "--out", str(tmp_path / "pay")], check=False)  # a plain re-run resumes: refused
+    p = _in_process(capsys, [*base, "--out", str(tmp_path / "pay")])  # a plain re-run resumes: refused
     _one_line_refusal(p, marker, "refused checkpoint")
     _run([*base, "--out", str(cut), "--checkpoint-every", "1"])  # the re-run continues the sweep
     assert (cut / "sweep.json").read_text() == (ref / "sweep.json").read_text()
@@ -244,3 +257,21 @@ def test_default_run_dir_is_fresh_and_printed_last(tmp_path):
     for p in paths:
         assert Path(p).parent == tmp_path / "runs" and Path(p).name.startswith("query-random-")
         assert runs.read_run(p).result["arch"] == runs.read_run(p).arch
+
+
+def test_autospace_search_kill_rerun_payload(tmp_path, capsys):
+    """No checkpoint inside an autospace-search: a killed run is redone by --resume (same result)."""
+    argv = ["autospace-search", "--manual-irb", "--layers", "2", "--method", "random", "--budget", "3",
+            "--train-epochs", "1", "--set", "arch_epochs=1", "--no-progress"]
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    _run([*argv, "--run-dir", str(ref)])
+    _kill_after_checkpoint([*argv, "--run-dir", str(cut)], cut, cut / runs.CONFIG, lines=1)
+    assert not (cut / runs.RESULT).exists()
+    shutil.copytree(cut, tmp_path / "pay")
+    marker = tmp_path / "marker"
+    _plant(tmp_path / "pay", marker)
+    _one_line_refusal(_in_process(capsys, [*argv, "--run-dir", str(tmp_path / "pay"), "--resume"]), marker,
+                      "refused checkpoint")
+    _run([*argv, "--run-dir", str(cut), "--resume"])
+    assert _result(cut) == _result(ref) and _result(ref)["kind"] == "autospace-search"
+    assert (cut / runs.ARCH).read_text() == (ref / runs.ARCH).read_text()
