@@ -290,10 +290,10 @@ class RunDir:
                                     "be reported)")
         clean_temp_files(d)
         has_cfg, has_ck, has_res = ((d / n).is_file() for n in (CONFIG, CHECKPOINT, RESULT))
-        if has_cfg and (has_ck or has_res):
-            if not resume:
-                raise SpacenasError(f"run dir {d} already holds a run; use --resume to continue it, or choose "
-                                    "another run dir")
+        if has_cfg and (has_ck or has_res) and not resume:
+            raise SpacenasError(f"run dir {d} already holds a run; use --resume to continue it, or choose "
+                                "another run dir")
+        if has_cfg and resume:
             stored = read_json(d / CONFIG, "run config")
             if not isinstance(stored, dict):
                 raise SpacenasError(f"cannot resume: {d / CONFIG} is not a JSON object")
@@ -301,6 +301,7 @@ class RunDir:
             if diff:
                 raise SpacenasError(f"cannot resume: run dir {d} holds a run with other settings (differs in: "
                                     f"{', '.join(diff)}); use the same options or another run dir")
+        if has_cfg and (has_ck or has_res):
             if has_res:
                 self.result = read_json(d / RESULT, "run result")
                 return

@@ -187,3 +187,6 @@ def test_kill_real_subprocess_and_resume(tmp_path):
     assert json.loads(resumed.stdout) == json.loads(out)
     assert (cut / RESULT).read_text() == (ref / RESULT).read_text()
     assert (cut / LOG).read_text() == (ref / LOG).read_text()
+    assert (cut / "arch.txt").read_text() == (ref / "arch.txt").read_text() == json.loads(out)["arch"] + "\n"
+    assert json.loads((cut / "config.json").read_text())["kind"] == "query"
+    assert not list(cut.glob("*.tmp"))  # temp files of the killed process are cleaned on start
