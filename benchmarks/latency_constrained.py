@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spacenas.report import load_runs
+from spacenas.reporting.report import load_runs
 from spacenas.sweep import sweep
 
 LIMITS = {"pixel3": (5.0, 10.0, 15.0), "fpga": (2.5, 3.5, 4.5)}

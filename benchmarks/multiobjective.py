@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from spacenas.evaluators.constraints import hypervolume_2d, pareto_mask, parse_objectives
-from spacenas.report import load_runs
+from spacenas.reporting.report import load_runs
 from spacenas.runner import read_log
 from spacenas.sweep import sweep
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from spacenas.benchmarks.nb201 import load_nb201
-from spacenas.oneshot_cli import build_search
+from spacenas.strategies.oneshot.build import build_search
 from spacenas.spaces.nb201 import OPS, NB201Space
 from spacenas.strategies.oneshot.loop import OneShotResult, search
 

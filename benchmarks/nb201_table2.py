@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from spacenas import registry
-from spacenas.report import load_runs, paired_tests, table, write_report
+from spacenas.reporting.report import load_runs, paired_tests, table, write_report
 from spacenas.sweep import parse_seeds, sweep
 
 DATASETS = ["cifar10", "cifar100", "imagenet16-120"]

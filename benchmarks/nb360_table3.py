@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from spacenas.report import load_runs
+from spacenas.reporting.report import load_runs
 from spacenas.sweep import sweep
 
 METHODS = ["random", "evolution", "reinforce", "dsm"]

@@ -1,4 +1,4 @@
 """``python -m spacenas`` is the ``spacenas`` command."""
-from spacenas.cli import main
+from spacenas.cli.main import main
 
 raise SystemExit(main())

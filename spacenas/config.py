@@ -35,3 +35,17 @@ def build_config(model: type[M], values: dict[str, Any] | None = None, *, where:
             raise SpacenasError(f"{prefix}unknown option {field!r} (allowed: {allowed})") from None
         value = err.get("input")
         raise SpacenasError(f"{prefix}bad value {value!r} for {field!r}: {err['msg']}") from None
+
+
+def parse_device(device: Any = None):
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` (or a :class:`torch.device`) -> a torch device;
+    an unknown name or CUDA on a machine without it is a :class:`SpacenasError`."""
+    import torch
+
+    try:
+        dev = torch.device(device or "cpu")
+    except RuntimeError:
+        raise SpacenasError(f"unknown device {device!r} (allowed: cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SpacenasError(f"device {device!r} requested but CUDA is not available here (use --device cpu)")
+    return dev

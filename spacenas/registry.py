@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from spacenas.errors import unknown
+from spacenas.errors import SpacenasError, unknown
 
 SPACES: dict[str, str] = {
     "nb201": "spacenas.spaces.nb201:NB201Space",
@@ -39,6 +39,90 @@ ONESHOT_STRATEGIES: dict[str, str] = {
 }
 
 
+#: supernet class of each space that one-shot methods search (``spacenas search --method darts``)
+SUPERNETS: dict[str, str] = {
+    "nb201": "spacenas.nn.supernets:NB201Supernet",
+    "darts": "spacenas.nn.supernets:DARTSSupernet",
+}
+
+#: spaces searched by query-based methods through a supernet trained on image data
+#: (``RunSpec.dataset`` names the data set): name -> evaluator class
+SUPERNET_SPACES: dict[str, str] = {
+    "mobilenet": "spacenas.evaluators.supernet_run:SupernetRunEvaluator",
+}
+
+#: spaces with a tabular benchmark: name -> factory ``(dataset, search_metric, constraints, objectives)``
+#: of the query evaluator on that table (the one-shot loop also reads the derived arch's entry there)
+TABLES: dict[str, str] = {
+    "nb201": "spacenas.evaluators.table:nb201_evaluator",
+}
+
+#: spaces with a benchmark table of trained archs: name -> lookup ``(arch, dataset) -> {"valid", "test"} | None``
+BENCHMARKS: dict[str, str] = {
+    "nb201": "spacenas.evaluators.table:nb201_entry",
+}
+
+#: default budget per space, in the evaluator's unit (NB201: unique queries); see docs/protocol.md
+DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100, "mobilenet": 100}
+
+#: methods of ``spacenas autospace-search`` (search in a layer-wise space)
+AUTOSPACE_METHODS: dict[str, str] = {
+    "proxyless": "spacenas.strategies.autospace.build:proxyless_blocks",
+    "random": "spacenas.strategies.autospace.build:random_layerwise_search",
+}
+
+#: preferred row order of methods in reports; other names follow alphabetically
+METHOD_ORDER: tuple[str, ...] = ("random", "reinforce", "evolution", "local", "dsm", "mo-evolution")
+
+#: one line of description per space and per method (``spacenas list``)
+SPACE_DESCRIPTIONS: dict[str, str] = {
+    "nb201": "NAS-Bench-201 cell: 6 edges x 5 ops, with the benchmark table (cifar10, cifar100, imagenet16-120)",
+    "darts": "DARTS cell space: a normal and a reduction cell, 4 nodes each with two (input, op) pairs",
+    "nb201-act": "NB201 cell with a searched activation per edge (A-DARTS)",
+    "darts-act": "DARTS cells with a searched activation per edge (A-DARTS)",
+    "open-cell": "AutoSpace open cell: a DAG of inner nodes with a width ratio and an aggregation",
+    "mobilenet": "MobileNet-like space of DSM-NAS (MBConv kernel/expansion/depth), searched via a trained supernet",
+}
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "random": "random search: uniform samples, no repeats while unseen archs remain (query-based)",
+    "evolution": "regularized (aging) evolution, Real et al. 2019 (query-based)",
+    "reinforce": "REINFORCE with per-decision categorical logits (query-based)",
+    "local": "local search: best-improvement hill climbing with random restarts (query-based)",
+    "dsm": "DSM-NAS: a GNN+LSTM controller picks among subspaces (balls) around good archs (query-based)",
+    "mo-evolution": "multi-objective aging evolution with NSGA-II-style selection (query-based)",
+    "darts": "DARTS: softmax mixing weights, first- or second-order (one-shot)",
+    "gdas": "GDAS: one op per edge by hard Gumbel-softmax, straight-through gradients (one-shot)",
+    "drnas": "DrNAS: Dirichlet architecture distributions, optional progressive pruning and widening (one-shot)",
+    "ddsas": "DDSAS: UCB subspace sampling + differentiable search inside it (one-shot)",
+    "adarts": "A-DARTS: factorized op x activation architecture parameters (one-shot)",
+}
+
+
+#: methods of ``spacenas autospace-search``
+AUTOSPACE_METHOD_DESCRIPTIONS: dict[str, str] = {
+    "proxyless": "ProxylessNAS binary gates with an MAdds penalty (Eq. 6) in a layer-wise space (autospace-search)",
+    "random": "random archs of a layer-wise space, each trained briefly, best by validation (autospace-search)",
+}
+
+#: data sets: image data (one-shot search, supernets, retraining) and benchmark-table data sets
+DATASET_DESCRIPTIONS: dict[str, str] = {
+    "digits": "8x8 handwritten digits, 10 classes (embedded via scikit-learn; no files needed)",
+    "fashion-mnist": "Fashion-MNIST 28x28 grey images, 10 classes (files under --data-dir)",
+    "cifar10": "CIFAR-10 32x32 images, 10 classes (files under --data-dir); an NB201 table data set",
+    "cifar100": "CIFAR-100 32x32 images, 100 classes (files under --data-dir); an NB201 table data set",
+    "imagenet16-120": "ImageNet 16x16, 120 classes (files under --data-dir); an NB201 table data set",
+    "ninapro": "NAS-Bench-360 NinaPro task: NB201 archs' accuracy table (query-based search only)",
+    "darcy": "NAS-Bench-360 Darcy flow task: NB201 archs' score table (query-based search only)",
+}
+
+#: torch device kinds ``--device`` takes
+DEVICE_DESCRIPTIONS: dict[str, str] = {
+    "cpu": "the CPU (default)",
+    "cuda": "the current CUDA GPU; cuda:N names GPU N",
+    "mps": "Apple-silicon GPU (Metal)",
+}
+
+
 def _load(target: str) -> Any:
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -66,3 +150,41 @@ def oneshot_strategy(name: str):
 
 def methods() -> list[str]:
     return sorted({*QUERY_STRATEGIES, *ONESHOT_STRATEGIES})
+
+
+def load(target: str) -> Any:
+    """Import a registry entry ``"module:attribute"``."""
+    return _load(target)
+
+
+def has_table(space: str) -> bool:
+    """Whether ``space`` has a tabular benchmark (query evaluator and benchmark lookups)."""
+    return space in TABLES
+
+
+def benchmark_entry(space: str, dataset: str | None, arch) -> dict[str, float] | None:
+    """``{"valid", "test"}`` accuracy of ``arch`` in the benchmark table of ``space`` on ``dataset``;
+    None where ``space`` has no table or the table has no such data set."""
+    if space not in BENCHMARKS or dataset is None:
+        return None
+    return _load(BENCHMARKS[space])(arch, dataset)
+
+
+def table_evaluator(space: str, dataset: str, search_metric: str = "valid",
+                    constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None):
+    """The query evaluator on the benchmark table of ``space``; a space without one is an error."""
+    get(SPACES, space, "space")  # unknown space -> SpacenasError
+    if space in SUPERNET_SPACES:
+        raise SpacenasError(f"space {space!r} is searched through a trained supernet, not a table: "
+                            "use build_runner / run_search with a RunSpec")
+    if space not in TABLES:
+        raise SpacenasError(f"space {space!r} cannot be searched by query-based methods (allowed: "
+                            f"{', '.join([*TABLES, *SUPERNET_SPACES])})")
+    return _load(TABLES[space])(dataset, search_metric, constraints, objectives)
+
+
+def default_budget(space: str) -> int:
+    if space not in DEFAULT_BUDGETS:
+        raise SpacenasError(f"no default budget for space {space!r}; pass --budget (defaults exist for: "
+                            f"{', '.join(DEFAULT_BUDGETS)})")
+    return DEFAULT_BUDGETS[space]

@@ -431,11 +431,8 @@ def fresh_run_dir(command: str, method: str | None = None, space: str | None = N
     if command == "search":
         from spacenas import registry
 
-        supernet_spaces = getattr(registry, "SUPERNET_SPACES", None)
-        if supernet_spaces is None:
-            from spacenas.sweep import SUPERNET_SPACES as supernet_spaces
         kind = ("oneshot" if method in registry.ONESHOT_STRATEGIES
-                else "supernet" if space in supernet_spaces else "query")
+                else "supernet" if space in registry.SUPERNET_SPACES else "query")
     if kind not in KINDS:
         return None
     return default_run_dir(kind, method, os.environ.get("SPACENAS_RUNS") or "runs")

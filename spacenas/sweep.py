@@ -37,10 +37,9 @@ from spacenas.errors import SpacenasError
 from spacenas.runner import CONFIG, RESULT, Runner, RunResult
 from spacenas.runs import Lock, read_json, write_json
 
-#: default budget per space, in the evaluator's unit (NB201: unique queries); see docs/protocol.md
-DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100, "mobilenet": 100}
-#: spaces searched through a supernet trained on image data (RunSpec.dataset names the data set)
-SUPERNET_SPACES: tuple[str, ...] = ("mobilenet",)
+# the facts (default budgets, supernet spaces) live in the registry; the names stay importable here
+from spacenas.registry import DEFAULT_BUDGETS, SUPERNET_SPACES, default_budget  # noqa: E402,F401
+
 SUPERNET_DIR = "supernets"
 SWEEP_FILE = "sweep.json"
 
@@ -65,39 +64,11 @@ class RunSpec:
     device: str = "cpu"
 
 
-def default_budget(space: str) -> int:
-    if space not in DEFAULT_BUDGETS:
-        raise SpacenasError(f"no default budget for space {space!r}; pass --budget (defaults exist for: "
-                            f"{', '.join(DEFAULT_BUDGETS)})")
-    return DEFAULT_BUDGETS[space]
-
-
 def make_evaluator(space: str, dataset: str, search_metric: str = "valid",
                    constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None):
-    """The tabular evaluator of ``space`` (only NB201 has a table).
-
-    Plain :class:`TabularEvaluator` for cifar10 / cifar100 / imagenet16-120 without constraints or
-    objectives; otherwise the hardware evaluator
-    (:func:`~spacenas.evaluators.hw_tabular.make_hw_evaluator`, ``penalize=True``: an arch over a
-    hard limit scores below every feasible arch, so no strategy prefers it).
-    """
-    registry.get(registry.SPACES, space, "space")  # unknown space -> SpacenasError
-    if space in SUPERNET_SPACES:
-        raise SpacenasError(f"space {space!r} is searched through a trained supernet, not a table: "
-                            "use build_runner / run_search with a RunSpec")
-    if space != "nb201":
-        raise SpacenasError(f"space {space!r} cannot be searched by query-based methods (allowed: nb201, "
-                            f"{', '.join(SUPERNET_SPACES)})")
-    from spacenas.benchmarks.hw import TASK_DATASETS
-
-    if dataset in TASK_DATASETS or constraints or objectives:
-        from spacenas.evaluators.hw_tabular import make_hw_evaluator
-
-        return make_hw_evaluator(dataset, search_metric, constraints=list(constraints), objectives=objectives,
-                                 penalize=True)
-    from spacenas.evaluators.tabular import TabularEvaluator
-
-    return TabularEvaluator(dataset, search_metric)
+    """The query evaluator on the benchmark table of ``space`` (:data:`spacenas.registry.TABLES`;
+    NB201: :func:`spacenas.evaluators.table.nb201_evaluator`)."""
+    return registry.table_evaluator(space, dataset, search_metric, constraints, objectives)
 
 
 def make_supernet_run_evaluator(spec: RunSpec, cache: str | Path | None = None, progress: bool = False):
@@ -252,29 +223,22 @@ def _run_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int,
     resume = (d / CONFIG).exists()
     spec = RunSpec(**spec_d)
     if spec.method in registry.ONESHOT_STRATEGIES:
-        return run_oneshot(spec, d, resume=resume, progress=False)
+        return sweep_oneshot(spec, d, resume=resume)
     res = run_search(spec, run_dir=d, resume=resume, checkpoint_every=checkpoint_every,
                      progress=False, supernet_cache=supernet_cache)
     return res.to_dict()
 
 
-def run_oneshot(spec: RunSpec, run_dir: str | Path | None = None, resume: bool = False,
-                progress: bool = True) -> dict[str, Any]:
-    """One one-shot search named by ``spec`` (method, space, dataset = data set, seed, options,
-    data_dir, device) in ``run_dir``; returns its ``result.json`` content."""
-    import spacenas
+def sweep_oneshot(spec: RunSpec, run_dir: str | Path, resume: bool = False, progress: bool = False) -> dict[str, Any]:
+    """The one-shot run of a sweep spec (method, space, dataset = the data set searched on, seed,
+    options, data_dir, device) in ``run_dir``; returns its ``result.json`` content."""
     from spacenas.runs import RESULT as RESULT_FILE
-    from spacenas.strategies.oneshot.loop import search
+    from spacenas.strategies.oneshot.build import OneShotSearchConfig, run_oneshot
 
-    built = spacenas.build_search(spec.space, spec.method, spec.dataset, data_dir=spec.data_dir, seed=spec.seed,
-                                  options=dict(spec.options), device=spec.device)
-    res = search(built.strategy, built.supernet, built.train, built.valid, built.loop, run_dir=run_dir,
-                 resume=resume, progress=progress,
-                 run_config={"data": spec.dataset, "seed": spec.seed, "options": dict(spec.options)})
-    if run_dir is not None:
-        return read_json(Path(run_dir) / RESULT_FILE, "run result")
-    return {"kind": "oneshot", "method": spec.method, "space": spec.space, "arch": res.arch_text,
-            "benchmark": res.benchmark, "seed": spec.seed, "dataset": spec.dataset}
+    run_oneshot(OneShotSearchConfig(space=spec.space, method=spec.method, data=spec.dataset, data_dir=spec.data_dir,
+                                    seed=spec.seed, options=dict(spec.options), device=spec.device,
+                                    run_dir=str(run_dir), resume=resume, progress=progress))
+    return read_json(Path(run_dir) / RESULT_FILE, "run result")
 
 
 def _pretrain_task(spec_d: dict[str, Any], cache: str) -> None:

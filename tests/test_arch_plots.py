@@ -8,7 +8,7 @@ import pytest
 from matplotlib.image import imread
 
 from spacenas.errors import SpacenasError
-from spacenas.plots_arch import arch_figure, cli_show, dag_edges, render_arch, save_figure
+from spacenas.reporting.pictures import arch_figure, dag_edges, render_arch, save_figure
 from spacenas.spaces.base import Arch, Decision, SearchSpace
 from spacenas.spaces.darts import DARTSSpace
 from spacenas.spaces.nb201 import NB201Space
@@ -90,22 +90,22 @@ def test_open_cell_like_spaces_use_the_dag():
 
 
 def test_cli_show_and_errors(tmp_path):
-    assert [p.name for p in cli_show(NB201_ARCH, "nb201", tmp_path / "a.png")] == ["a.png"]
+    assert [p.name for p in render_arch(NB201_ARCH, "nb201", tmp_path / "a.png")] == ["a.png"]
     f = tmp_path / "arch.txt"
     f.write_text(DARTS_V2 + "\n")
-    assert cli_show(str(f), "darts", tmp_path / "b")[1].exists()
+    assert render_arch(str(f), "darts", tmp_path / "b")[1].exists()
     with pytest.raises(SpacenasError, match=r"\.pdf"):
-        cli_show(NB201_ARCH, "nb201", tmp_path / "a.pdf")
+        render_arch(NB201_ARCH, "nb201", tmp_path / "a.pdf")
     with pytest.raises(SpacenasError, match="unknown space"):
-        cli_show(NB201_ARCH, "nope", tmp_path / "a.png")
+        render_arch(NB201_ARCH, "nope", tmp_path / "a.png")
     with pytest.raises(SpacenasError):
-        cli_show("|bad~0|", "nb201", tmp_path / "a.png")
+        render_arch("|bad~0|", "nb201", tmp_path / "a.png")
     assert np.isfinite(imread(tmp_path / "b.png")).all()
 
 
 # ----- search plots from a one-shot log ------------------------------------------------------------
 def test_exploration_hand_worked():
-    from spacenas.plots_search import exploration
+    from spacenas.reporting.plots_search import exploration
     # epochs: m1 = [1, 0], m2 = [1, 1], m3 = [2, 2]
     # d(2) = 1 - 1 / (1 * sqrt 2) = 0.29289; d(3) = 1 - 4 / (sqrt 2 * sqrt 8) = 0
     series = {"cell": np.array([[[1.0, 0.0]], [[1.0, 1.0]], [[2.0, 2.0]]])}
@@ -115,7 +115,7 @@ def test_exploration_hand_worked():
 def test_search_plots_from_log(tmp_path):
     import json
 
-    from spacenas.plots_search import load_log, mixing_series, write_search_plots
+    from spacenas.reporting.plots_search import load_log, mixing_series, write_search_plots
     rng = np.random.default_rng(0)
     with open(tmp_path / "log.jsonl", "w") as f:
         for epoch in range(4):
@@ -136,7 +136,7 @@ def test_search_plots_from_log(tmp_path):
 
 
 def test_dirichlet_accuracy_range():
-    from spacenas.plots_search import dirichlet_accuracy_range
+    from spacenas.reporting.plots_search import dirichlet_accuracy_range
     table = {}
 
     def lookup(arch):  # a fake table: accuracy = 10 * number of nor_conv_3x3 edges (op 3)

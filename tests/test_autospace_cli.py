@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from spacenas.cli import main as cli_main
+from spacenas.cli.main import main as cli_main
 from spacenas.data import iterate_batches, load_dataset
 from spacenas.errors import SpacenasError
 from spacenas.nn.madds import network_cost

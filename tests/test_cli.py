@@ -5,7 +5,8 @@ import types
 import pytest
 
 from spacenas import registry
-from spacenas.cli import main, parse_options
+from spacenas.cli.main import main
+from spacenas.cli.options import key_values, method_options
 from spacenas.config import StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.strategies.base import QueryStrategy
@@ -58,16 +59,32 @@ def test_search_json_and_options(capsys, fake, tmp_path):
 
 def test_parse_options():
     # values are JSON when they parse, text otherwise; sweeps scope keys by method
-    assert parse_options(["a=3", "b=0.5", "c=x", "d=[1,2]"], ["m"], scoped=False) == \
+    assert method_options(["a=3", "b=0.5", "c=x", "d=[1,2]"], ["m"], scoped=False) == \
         {"m": {"a": 3, "b": 0.5, "c": "x", "d": [1, 2]}}
-    assert parse_options(["dsm.k=4", "random.x=true"], ["random", "dsm"], scoped=True) == \
+    assert method_options(["dsm.k=4", "random.x=true"], ["random", "dsm"], scoped=True) == \
         {"dsm": {"k": 4}, "random": {"x": True}}
     with pytest.raises(SpacenasError, match="method.key=value"):
-        parse_options(["k=4"], ["random", "dsm"], scoped=True)
+        method_options(["k=4"], ["random", "dsm"], scoped=True)
     with pytest.raises(SpacenasError, match="not run here"):
-        parse_options(["foo.k=4"], ["random", "dsm"], scoped=True)
+        method_options(["foo.k=4"], ["random", "dsm"], scoped=True)
     with pytest.raises(SpacenasError, match="key=value"):
-        parse_options(["k"], ["m"], scoped=False)
+        method_options(["k"], ["m"], scoped=False)
+
+
+def test_nested_keys():
+    # search: a dotted key is a nested option of the one method, not a method name
+    assert method_options(["progressive.stages=3", "progressive.width=[1,2]", "lr=0.1"], ["drnas"], scoped=False) == \
+        {"drnas": {"progressive": {"stages": 3, "width": [1, 2]}, "lr": 0.1}}
+    # a JSON object value and dotted keys merge; sweeps take method.a.b=v
+    assert method_options(['p={"a": 1}', "p.b=2"], ["m"], scoped=False) == {"m": {"p": {"a": 1, "b": 2}}}
+    assert method_options(["dsm.p.q=1"], ["random", "dsm"], scoped=True) == {"dsm": {"p": {"q": 1}}}
+    assert key_values(["shape=[1, 2]", "a.b.c=x"], "--supernet") == {"shape": [1, 2], "a": {"b": {"c": "x"}}}
+    with pytest.raises(SpacenasError, match="'a' is already set to 1"):
+        key_values(["a=1", "a.b=2"])
+    with pytest.raises(SpacenasError, match="empty key part"):
+        key_values(["a..b=2"])
+    with pytest.raises(SpacenasError, match="bad --supernet 'x': expected key=value"):
+        key_values(["x"], "--supernet")
 
 
 BAD = [
@@ -132,24 +149,33 @@ def test_unreadable_run_dir(capsys, tmp_path):
     assert rc == 2 and "cannot use run dir" in err
 
 
-def test_oneshot_hook(capsys, monkeypatch):
+def fake_oneshot(monkeypatch):
+    """Replace the one-shot library call; return the dict its configs are recorded in."""
+    from spacenas.strategies.oneshot import build
+
     monkeypatch.setitem(registry.ONESHOT_STRATEGIES, "fakeshot", "nowhere:Nothing")
-    monkeypatch.setitem(sys.modules, "spacenas.oneshot_cli", None)  # module missing
-    rc, _, err = run(capsys, "search", "--method", "fakeshot")
-    assert rc == 2 and "one-shot methods are not available" in err
     seen = {}
-    mod = types.ModuleType("spacenas.oneshot_cli")
-    mod.run = lambda args: seen.update(vars(args)) or 0
-    monkeypatch.setitem(sys.modules, "spacenas.oneshot_cli", mod)
-    rc, _, _ = run(capsys, "search", "--method", "fakeshot", "--epochs", "2", "--progressive")
-    assert rc == 0
+
+    def run_oneshot(config, **kw):
+        seen.update(config.model_dump())
+        raise SystemExit(0)
+    monkeypatch.setattr(build, "run_oneshot", run_oneshot)
+    return seen
+
+
+def test_oneshot_hook(capsys, monkeypatch):
+    seen = fake_oneshot(monkeypatch)
+    with pytest.raises(SystemExit):
+        main(["search", "--method", "fakeshot", "--epochs", "2", "--progressive"])
     assert seen["data"] == "digits" and seen["device"] == "cpu" and seen["epochs"] == 2 and seen["progressive"]
     rc, _, err = run(capsys, "search", "--method", "fakeshot", "--budget", "5")
     assert rc == 2 and "--budget: only for query-based methods" in err
+    rc, _, err = run(capsys, "search", "--method", "fakeshot", "--resume")
+    assert rc == 2 and "--resume needs --run-dir" in err
 
 
 def test_show_and_report_html_subcommands(tmp_path, capsys):
-    from spacenas.cli import main as cli_main
+    from spacenas.cli.main import main as cli_main
 
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     assert cli_main(["show", arch, "--space", "nb201", "--out", str(tmp_path / "cell")]) == 0
@@ -160,3 +186,75 @@ def test_show_and_report_html_subcommands(tmp_path, capsys):
     assert "<table" in (tmp_path / "r.html").read_text()
     assert cli_main(["train", "--arch", "|bad|", "--space", "nb201", "--data", "digits"]) == 2
     assert "bad NB201 arch" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from spacenas import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"spacenas {__version__}"
+
+
+@pytest.mark.parametrize("what, names", [
+    ("spaces", lambda: list(registry.SPACES)),
+    ("methods", lambda: [*registry.QUERY_STRATEGIES, *registry.ONESHOT_STRATEGIES, *registry.AUTOSPACE_METHODS]),
+    ("datasets", lambda: list(registry.DATASET_DESCRIPTIONS)),
+    ("devices", lambda: ["cpu", "cuda", "mps"]),
+])
+def test_list(capsys, what, names):
+    assert main(["list", what]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == names()
+    assert all(len(ln.split()) > 2 for ln in lines)  # every name has a description
+
+
+def test_list_datasets_covers_every_loadable_and_table_data_set():
+    from spacenas.benchmarks.hw import ALL_DATASETS
+    from spacenas.data import DATASETS
+
+    assert set(registry.DATASET_DESCRIPTIONS) == set(DATASETS) | set(ALL_DATASETS)
+
+
+def test_quiet_and_verbose(tmp_path, capsys):
+    run_dir = str(tmp_path / "r")
+    assert main(["search", "--method", "random", "--budget", "5", "--run-dir", run_dir, "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["report", run_dir, "--no-plots"]) == 0
+    assert "wrote" in capsys.readouterr().err
+    assert main(["-q", "report", run_dir, "--no-plots"]) == 0
+    out = capsys.readouterr()
+    assert "wrote" not in out.err and "random" in out.out  # the table still prints
+    assert main(["-v", "report", run_dir, "--no-plots"]) == 0
+    assert "wrote" in capsys.readouterr().err
+    rc, _, err = run(capsys, "-q", "-v", "list", "spaces")
+    assert rc == 2 and "not allowed with" in err
+
+
+def test_help_imports_neither_torch_nor_matplotlib():
+    import os
+    import subprocess
+
+    code = ("import sys\nfrom spacenas.cli.main import main\n"
+            "for argv in (['--help'], ['search', '--help'], ['train', '--help'], ['list', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'matplotlib', 'numpy', 'pydantic') if m in sys.modules))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "usage: spacenas" in p.stdout and "usage: spacenas search" in p.stdout
+    assert p.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_registry_says_which_spaces_have_a_table():
+    from spacenas.spaces.nb201 import NB201Space
+
+    arch = NB201Space().sample(__import__("numpy").random.default_rng(0))
+    entry = registry.benchmark_entry("nb201", "cifar10", arch)
+    assert set(entry) == {"valid", "test"} and 0 < entry["test"] <= 100
+    assert registry.benchmark_entry("nb201", "digits", arch) is None  # not a table data set
+    assert registry.benchmark_entry("darts", "cifar10", arch) is None  # no table
+    with pytest.raises(SpacenasError, match="cannot be searched by query-based methods"):
+        registry.table_evaluator("darts", "cifar10")
+    with pytest.raises(SpacenasError, match="through a trained supernet"):
+        registry.table_evaluator("mobilenet", "digits")
+    assert registry.table_evaluator("nb201", "cifar10").__class__.__name__ == "TabularEvaluator"

@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from spacenas.errors import SpacenasError
-from spacenas.html_report import arch_figure_html, detect_kind, html_table, write_html_report
-from spacenas.plots_search import dirichlet_accuracy_range, load_log, write_search_plots
+from spacenas.reporting.html import arch_figure_html, detect_kind, html_table, write_html_report
+from spacenas.reporting.plots_search import dirichlet_accuracy_range, load_log, write_search_plots
 from spacenas.spaces.nb201 import NB201Space
 
 def _cli(*args: str) -> None:
     """``spacenas ARGS`` in this process (the CLI's own entry point, without a new interpreter)."""
-    from spacenas.cli import main
+    from spacenas.cli.main import main
     assert main(list(args)) == 0
 
 

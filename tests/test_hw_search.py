@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from spacenas import registry
-from spacenas.cli import main
+from spacenas.cli.main import main
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.constraints import Objective, parse_objectives
 from spacenas.evaluators.hw_tabular import make_hw_evaluator
@@ -248,16 +248,23 @@ def test_cli_constrained_and_multiobjective_output(capsys, tmp_path):
 
 
 def test_oneshot_dataset_feeds_data(capsys, monkeypatch):
+    from spacenas.strategies.oneshot import build
+
     monkeypatch.setitem(registry.ONESHOT_STRATEGIES, "fakeshot", "nowhere:Nothing")
     seen = {}
-    mod = types.ModuleType("spacenas.oneshot_cli")
-    mod.run = lambda args: seen.update(vars(args)) or 0
-    monkeypatch.setitem(sys.modules, "spacenas.oneshot_cli", mod)
-    assert run(capsys, "search", "--method", "fakeshot")[0] == 0 and seen["data"] == "digits"
-    assert run(capsys, "search", "--method", "fakeshot", "--dataset", "cifar100")[0] == 0
+    monkeypatch.setattr(build, "run_oneshot", lambda config, **kw: seen.update(config.model_dump()) or
+                        (_ for _ in ()).throw(SystemExit(0)))
+
+    def go(*argv):
+        seen.clear()
+        with pytest.raises(SystemExit):
+            main(["search", "--method", "fakeshot", *argv])
+    go()
+    assert seen["data"] == "digits"
+    go("--dataset", "cifar100")
     assert seen["data"] == "cifar100" and not seen["options"]
-    assert run(capsys, "search", "--method", "fakeshot", "--data", "digits", "--dataset", "cifar10")[0] == 0
-    assert seen["data"] == "digits" and seen["options"] == ["dataset=cifar10"]
+    go("--data", "digits", "--dataset", "cifar10")
+    assert seen["data"] == "digits" and seen["options"] == {"dataset": "cifar10"}
     rc, _, err = run(capsys, "search", "--method", "fakeshot", "--constraint", LIMIT)
     assert rc == 2 and "only for query-based methods" in err
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import spacenas.nn.mobilenet_supernet as msn
-from spacenas.cli import main
+from spacenas.cli.main import main
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.supernet_run import CACHE_FILE, SupernetRunEvaluator, parse_madds_limit
 from spacenas.nn.madds_mobilenet import subnet_cost

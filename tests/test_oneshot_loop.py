@@ -231,7 +231,7 @@ def _real_parts():
 
 @pytest.mark.parametrize("method", ["darts", "gdas", "drnas"])
 def test_real_nb201_supernet_on_digits(method):
-    from spacenas.oneshot_cli import build_search
+    from spacenas.strategies.oneshot.build import build_search
     _real_parts()
     built = build_search(space="nb201", method=method, data="digits", seed=0, epochs=1,
                          options={"C": 4, "N": 1, "batch_size": 64, "max_steps": 3})
@@ -240,7 +240,7 @@ def test_real_nb201_supernet_on_digits(method):
 
 
 def test_real_nb201_progressive_drnas_on_digits():
-    from spacenas.oneshot_cli import build_search
+    from spacenas.strategies.oneshot.build import build_search
     _real_parts()
     built = build_search(space="nb201", method="drnas", data="digits", seed=0, epochs=2, progressive=True,
                          options={"C": 8, "N": 1, "batch_size": 64, "max_steps": 2})
@@ -251,23 +251,21 @@ def test_real_nb201_progressive_drnas_on_digits():
 
 
 def test_cli_run_prints_the_arch_and_table_accuracies_each_epoch(tmp_path, capsys):
-    import argparse
-
-    from spacenas.oneshot_cli import run as cli_run
+    from spacenas.cli.main import main as cli_main
     _real_parts()
-    args = argparse.Namespace(space="nb201", method="drnas", data="digits", data_dir=None, device="cpu", epochs=2,
-                              progressive=False, seed=0, run_dir=str(tmp_path), resume=False, no_progress=True,
-                              json=False, options=["C=4", "N=1", "max_steps=2", "dataset=cifar10"])
-    assert cli_run(args) == 0
+    argv = ["search", "--space", "nb201", "--method", "drnas", "--data", "digits", "--epochs", "2",
+            "--run-dir", str(tmp_path / "r"), "--no-progress",
+            "--set", "C=4", "--set", "N=1", "--set", "max_steps=2", "--set", "dataset=cifar10"]
+    assert cli_main(argv) == 0
     out = capsys.readouterr()
     text = out.out + out.err
     assert "epoch   0" in text and "epoch   1" in text and "cifar10 table" in text
     derived = [ln for ln in out.out.splitlines() if ln.startswith("derived")][0].split()[1]
     NB201Space().parse(derived)
-    with pytest.raises(SpacenasError, match="unknown option"):
-        cli_run(argparse.Namespace(**{**vars(args), "options": ["bogus=1"]}))
-    with pytest.raises(SpacenasError, match="progressive"):
-        cli_run(argparse.Namespace(**{**vars(args), "method": "gdas", "progressive": True}))
+    assert cli_main(argv[:7] + ["--set", "bogus=1"]) == 2
+    assert "unknown option" in capsys.readouterr().err
+    assert cli_main(["search", "--method", "gdas", "--progressive", "--data", "digits"]) == 2
+    assert "progressive" in capsys.readouterr().err
 
 
 def test_any_map_style_dataset_gives_the_same_run_as_tensors():

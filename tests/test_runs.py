@@ -67,7 +67,7 @@ def _in_process(capsys, argv):
     """``spacenas ARGV`` in this process (no interpreter start-up): (returncode, stdout, stderr)."""
     from types import SimpleNamespace
 
-    from spacenas.cli import main
+    from spacenas.cli.main import main
 
     capsys.readouterr()
     rc = main(list(argv))

@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from spacenas.cli import main
+from spacenas.cli.main import main
 from spacenas.errors import SpacenasError
-from spacenas.plots import best_so_far
-from spacenas.report import load_runs, paired_tests, stats, table, wilcoxon_p, write_report
+from spacenas.reporting.plots import best_so_far
+from spacenas.reporting.report import load_runs, paired_tests, stats, table, wilcoxon_p, write_report
 from spacenas.runner import CHECKPOINT, LOG, RESULT, RunResult
 from spacenas.sweep import RunSpec, parse_seeds, run_dir_of, run_search, sweep
 
@@ -155,7 +155,7 @@ def test_report_errors(tmp_path):
 
 
 def test_report_refuses_to_pool_different_budgets(tmp_path):
-    from spacenas.cli import main as cli_main
+    from spacenas.cli.main import main as cli_main
 
     for name, budget in (("a", "5"), ("b", "7")):
         assert cli_main(["search", "--method", "random", "--budget", budget, "--seed", "0",

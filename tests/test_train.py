@@ -181,7 +181,7 @@ def test_cli_entry_trains_and_exports(tmp_path, capsys):
     import argparse
     import json
 
-    from spacenas.train.cli_entry import add_train_arguments, run_train
+    from spacenas.cli.train import add_arguments as add_train_arguments, run as run_train
     p = argparse.ArgumentParser()
     add_train_arguments(p)
     f = tmp_path / "arch.txt"

@@ -227,7 +227,7 @@ torch.save(torch.jit.load("model.torchscript.pt")(x), "y.pt")
 
 
 def test_cli_trains_nb201_act_and_exports_torchscript(tmp_path, capsys):
-    from spacenas.train.cli_entry import add_train_arguments, run_train
+    from spacenas.cli.train import add_arguments as add_train_arguments, run as run_train
     p = argparse.ArgumentParser()
     add_train_arguments(p)
     common = ["--space", "nb201-act", "--data", "digits", "--epochs", "2", "--set", "C=4", "--set", "N=1",

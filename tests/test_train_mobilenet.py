@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from spacenas.cli import main as cli_main
+from spacenas.cli.main import main as cli_main
 from spacenas.data import ImageData, load_dataset
 from spacenas.errors import SpacenasError
 from spacenas.nn.darts_net import count_params

@@ -163,10 +163,6 @@ class OpenCellSpace(SearchSpace):
         return f"r{self.ratio(arch)}:{self.aggregation(arch)}:{groups}"
 
 
-def is_open_cell_text(text: str) -> bool:
-    return text.startswith("r") and text.count(":") == 2
-
-
 class LayerwiseSpace(SearchSpace):
     """A network's layer-wise space: decision ``l`` = layer ``l``, choices = block texts.
 

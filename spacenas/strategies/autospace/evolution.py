@@ -348,9 +348,3 @@ class AutoSpace:
             fit.append([m.fitness for m in ranked])
         space = LayerwiseSpace(layers, name="autospace", meta={"plan": self.plan.model_dump()})
         return AutoSpaceResult(space, Subspace.full(space), fit, pops, losses, log)
-
-
-def endless_batches(data: ImageTensorDataset, batch_size: int, generator: torch.Generator,
-                    device: str = "cpu") -> BatchStream:
-    """Shuffled batches, epoch after epoch, without end (a resumable :class:`BatchStream`)."""
-    return BatchStream(data, batch_size, generator, device)

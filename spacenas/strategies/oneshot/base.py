@@ -134,7 +134,7 @@ class OneShotStrategy(ABC):
     def log_extra(self) -> dict[str, Any]:
         """Extra JSON-serialisable fields merged into each epoch's log record (after
         ``mixing``), e.g. DrNAS's Dirichlet ``concentration`` or DDSAS's ``sample_counts``,
-        which :mod:`spacenas.plots_search` draws. Default: nothing."""
+        which :mod:`spacenas.reporting.plots_search` draws. Default: nothing."""
         return {}
 
     def replay_structure(self, supernet: Supernet) -> None:

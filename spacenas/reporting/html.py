@@ -6,13 +6,13 @@ one inline ``<style>`` block, and there is no JavaScript. Three kinds of directo
 
 * a **query run** (``result.json`` at the top): the found architecture and its picture, its
   valid/test accuracy, the table's optimum and the gap, the best-so-far plot
-  (:func:`spacenas.plots.plot_all`) and the run's ``config.json``;
+  (:func:`spacenas.reporting.plots.plot_all`) and the run's ``config.json``;
 * a **one-shot run** (``log.jsonl`` with ``mixing`` records, no ``result.json``): the last
   epoch's derived architecture and its picture, the per-epoch table and the search plots of
-  :func:`spacenas.plots_search.write_search_plots`. The log does not name the space: the
+  :func:`spacenas.reporting.plots_search.write_search_plots`. The log does not name the space: the
   first space of the registry that parses the arch text is used (``space=`` overrides);
-* a **sweep** (run dirs below it): the mean +- std table of :func:`spacenas.report.table`, the
-  paired tests and plots of :func:`spacenas.report.write_report` (written to a temporary
+* a **sweep** (run dirs below it): the mean +- std table of :func:`spacenas.reporting.report.table`, the
+  paired tests and plots of :func:`spacenas.reporting.report.write_report` (written to a temporary
   directory, so the sweep dir is left as it is), the best found architecture per dataset and
   a list of all runs.
 """
@@ -84,7 +84,7 @@ def arch_figure_html(space_name: str, arch_text: str, caption: str) -> str:
     """``<figure class="arch">`` with the inline SVG picture of ``arch_text`` in ``space_name``
     (a note instead when the text does not parse)."""
     from spacenas import registry
-    from spacenas.plots_arch import arch_figure
+    from spacenas.reporting.pictures import arch_figure
     try:
         space = registry.space(space_name)
         svg = figure_svg(arch_figure(space, space.parse(arch_text)))
@@ -140,8 +140,8 @@ def detect_kind(path: Path) -> str:
 
 
 def query_run_html(run_dir: Path) -> tuple[str, str]:
-    from spacenas.plots import plot_all
-    from spacenas.report import load_runs
+    from spacenas.reporting.plots import plot_all
+    from spacenas.reporting.report import load_runs
     from spacenas.runner import CONFIG
     runs = load_runs(run_dir)
     r = next(x for x in runs if Path(x.run_dir) == run_dir)
@@ -186,7 +186,7 @@ def guess_space(arch_text: str) -> str:
 
 
 def oneshot_run_html(run_dir: Path, space: str | None = None) -> tuple[str, str]:
-    from spacenas.plots_search import load_log, write_search_plots
+    from spacenas.reporting.plots_search import load_log, write_search_plots
     recs = load_log(run_dir)
     last = recs[-1]
     arch = last.get("arch", "")
@@ -215,11 +215,8 @@ def oneshot_run_html(run_dir: Path, space: str | None = None) -> tuple[str, str]
 
 
 def sweep_html(root: Path) -> tuple[str, str]:
-    from spacenas.report import DATASET_ORDER, METHOD_ORDER, load_runs, paired_tests, table, write_report
-
-    def ordered(names, pref):
-        names = set(names)
-        return [n for n in pref if n in names] + sorted(names - set(pref))
+    from spacenas.reporting.order import DATASET_ORDER, METHOD_ORDER, ordered
+    from spacenas.reporting.report import load_runs, paired_tests, table, write_report
 
     runs = load_runs(root)
     tab = table(runs)
@@ -282,10 +279,3 @@ def write_html_report(path_or_dir: str | Path, out_html: str | Path, space: str 
     except OSError as e:
         raise SpacenasError(f"cannot write the HTML report {out}: {e.strerror or e}") from None
     return out
-
-
-def cli_html(args) -> int:
-    """``spacenas report DIR --html OUT.html [--space S]``: uses ``args.dir``, ``args.html`` and
-    (optional) ``args.space``; prints the written path."""
-    print(write_html_report(args.dir, args.html, getattr(args, "space", None)))
-    return 0

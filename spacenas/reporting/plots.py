@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spacenas.report import DATASET_ORDER, METHOD_ORDER, _ordered
+from spacenas.reporting.order import DATASET_ORDER, METHOD_ORDER, ordered
 from spacenas.runner import RunResult, read_log
 
 
@@ -47,7 +47,7 @@ def plot_dataset(runs: list[RunResult], dataset: str, path: Path) -> Path:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     lows = []
-    for m in _ordered(cs, METHOD_ORDER):
+    for m in ordered(cs, METHOD_ORDER):
         c = cs[m]
         mean = np.nanmean(c, axis=0)
         se = np.nanstd(c, axis=0) / np.sqrt(np.maximum(np.sum(~np.isnan(c), axis=0), 1))
@@ -76,7 +76,7 @@ def plot_dataset(runs: list[RunResult], dataset: str, path: Path) -> Path:
 
 def plot_all(runs: list[RunResult], out: Path) -> list[Path]:
     """One PNG per dataset: ``out/best_so_far_<dataset>.png``."""
-    datasets = _ordered({str(r.dataset) for r in runs if r.run_dir}, DATASET_ORDER)
+    datasets = ordered({str(r.dataset) for r in runs if r.run_dir}, DATASET_ORDER)
     return [plot_dataset(runs, d, Path(out) / f"best_so_far_{d}.png") for d in datasets]
 
 

@@ -199,22 +199,3 @@ def render_arch(arch: str | Arch, space: str | SearchSpace, out: str | Path, tit
         from spacenas.train.config import read_arch_text
         arch = sp.parse(read_arch_text(str(arch)))
     return save_figure(arch_figure(sp, arch, title), out)
-
-
-def cli_show(arch_text: str, space: str, out: str | Path = "arch") -> list[Path]:
-    """``spacenas show ARCH --space S --out OUT``: write OUT.png and OUT.svg (or the one file named)."""
-    return render_arch(arch_text, space, out)
-
-
-def add_show_arguments(p) -> None:
-    """Flags of ``spacenas show`` (added to the argparse subparser ``p``)."""
-    p.add_argument("arch", help="architecture text, or a file that holds it")
-    p.add_argument("--space", required=True, help="space of the architecture (nb201, darts, mobilenet, ...)")
-    p.add_argument("--out", default="arch", help="output file (.png/.svg), or a name for both (default: arch)")
-
-
-def run_show(args) -> int:
-    """Run ``spacenas show`` with parsed ``args``; print the written paths."""
-    for p in cli_show(args.arch, args.space, args.out):
-        print(p)
-    return 0

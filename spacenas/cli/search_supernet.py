@@ -1,4 +1,4 @@
-"""CLI glue for query-based search on supernet spaces (``spacenas search|sweep --space mobilenet``).
+"""Flags of query-based search on supernet spaces (``spacenas search|sweep --space mobilenet``).
 
 ``--data`` (or ``--dataset``) names the image data set the supernet is trained on (default:
 digits), ``--data-dir`` where its files are, ``--epochs`` the supernet training epochs,
@@ -9,9 +9,10 @@ any other :class:`~spacenas.evaluators.supernet_run.SupernetRunConfig` option (`
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from spacenas import registry
+from spacenas.cli.options import key_values, positive_int
 from spacenas.errors import SpacenasError
 
 
@@ -27,23 +28,15 @@ def add_supernet_arguments(p: argparse.ArgumentParser, data_flags: bool) -> None
                         "valid_fraction, shape (JSON), lr, batch_size, calib_size, eval_batch_size")
     if data_flags:
         g.add_argument("--data-dir", default=None, help="directory of the data set files")
-        g.add_argument("--epochs", type=int, default=None, help="supernet training epochs (default: 10)")
+        g.add_argument("--epochs", type=positive_int, default=None, help="supernet training epochs (default: 10)")
         g.add_argument("--device", default=None, help="torch device (default: cpu)")
 
 
 def supernet_options(args: argparse.Namespace) -> dict[str, Any]:
     """``--supernet`` pairs plus ``--epochs`` / ``--madds-limit`` as a dict (checked later)."""
-    out: dict[str, Any] = {}
-    for pair in getattr(args, "supernet_options", None) or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise SpacenasError(f"bad --supernet {pair!r}: expected key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
+    out = key_values(args.supernet_options, "--supernet")
     for flag, key in (("epochs", "epochs"), ("madds_limit", "madds_limit")):
-        v = getattr(args, flag, None)
+        v = getattr(args, flag)
         if v is not None:
             if key in out and out[key] != v:
                 raise SpacenasError(f"--{flag.replace('_', '-')} {v} contradicts --supernet {key}={out[key]}")
@@ -53,40 +46,10 @@ def supernet_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def reject_supernet_flags(args: argparse.Namespace, space: str) -> None:
     """For spaces without a supernet: --madds-limit / --supernet are errors."""
-    bad = [f for f, v in (("--madds-limit", getattr(args, "madds_limit", None)),
-                          ("--supernet", getattr(args, "supernet_options", None))) if v]
+    bad = [f for f, v in (("--madds-limit", args.madds_limit), ("--supernet", args.supernet_options)) if v]
     if bad:
-        from spacenas.sweep import SUPERNET_SPACES
-
-        raise SpacenasError(f"{', '.join(bad)}: only for the supernet spaces ({', '.join(SUPERNET_SPACES)}), "
+        raise SpacenasError(f"{', '.join(bad)}: only for the supernet spaces ({', '.join(registry.SUPERNET_SPACES)}), "
                             f"not for {space!r}")
-
-
-def run_supernet_search(args: argparse.Namespace, parse_options) -> int:
-    """``spacenas search --space mobilenet ...``: train (or load) the supernet, search, print."""
-    from spacenas.sweep import RunSpec, default_budget, run_search
-
-    if args.progressive:
-        raise SpacenasError("--progressive: only for the one-shot method drnas")
-    if args.resume and not args.run_dir:
-        raise SpacenasError("--resume needs --run-dir (the dir of the run to continue)")
-    if args.data is not None and args.dataset is not None and args.data != args.dataset:
-        raise SpacenasError(f"--data {args.data} and --dataset {args.dataset} disagree: on space {args.space!r} "
-                            "both name the data the supernet is trained on; give one")
-    data = args.data or args.dataset or "digits"
-    opts = parse_options(args.options, [args.method], scoped=False).get(args.method, {})
-    budget = args.budget if args.budget is not None else default_budget(args.space)
-    spec = RunSpec(args.method, data, args.seed, budget, args.space, args.search_metric or "valid", opts,
-                   tuple(args.constraints or ()), args.objectives, args.weights, supernet=supernet_options(args),
-                   data_dir=args.data_dir, device=args.device or "cpu")
-    ckpt = 25 if args.checkpoint_every is None else args.checkpoint_every
-    res = run_search(spec, run_dir=args.run_dir, resume=args.resume, checkpoint_every=ckpt,
-                     progress=not args.no_progress)
-    if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
-        return 0
-    print_result(res)
-    return 0
 
 
 def print_result(res) -> None:
@@ -109,14 +72,12 @@ def print_result(res) -> None:
 def sweep_supernet_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """``sweep(...)`` keyword arguments from the sweep flags: supernet options, data dir, device for a
     supernet space; ``{}`` otherwise (where any of those flags is an error)."""
-    from spacenas.sweep import SUPERNET_SPACES
-
-    if args.space not in SUPERNET_SPACES:
+    if args.space not in registry.SUPERNET_SPACES:
         reject_supernet_flags(args, args.space)
         bad = [f for f, v in (("--data-dir", args.data_dir), ("--epochs", args.epochs), ("--device", args.device))
                if v is not None]
         if bad:
-            raise SpacenasError(f"{', '.join(bad)}: only for the supernet spaces ({', '.join(SUPERNET_SPACES)}), "
-                                f"not for {args.space!r}")
+            raise SpacenasError(f"{', '.join(bad)}: only for the supernet spaces "
+                                f"({', '.join(registry.SUPERNET_SPACES)}), not for {args.space!r}")
         return {}
     return {"supernet": supernet_options(args), "data_dir": args.data_dir, "device": args.device or "cpu"}

@@ -7,7 +7,7 @@
   paired and compared with the **Wilcoxon signed-rank test** (``scipy.stats.wilcoxon``, two-sided,
   zero differences dropped, the "wilcox" convention). A p-value of 1 is reported when every
   paired difference is zero.
-* Plots: see :mod:`spacenas.plots`.
+* Plots: see :mod:`spacenas.reporting.plots`.
 """
 from __future__ import annotations
 
@@ -21,11 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from spacenas.errors import SpacenasError
+from spacenas.reporting.order import DATASET_ORDER, METHOD_ORDER, ordered  # noqa: F401 (re-exported)
 from spacenas.runner import RESULT, RunResult, read_json
-
-#: preferred row/column order; other names follow alphabetically
-METHOD_ORDER = ("random", "reinforce", "evolution", "local", "dsm", "mo-evolution")
-DATASET_ORDER = ("cifar10", "cifar100", "imagenet16-120", "ninapro", "darcy")
 
 
 @dataclass
@@ -50,11 +47,6 @@ class Report:
     markdown: str
     csv: str
     files: list[Path] = field(default_factory=list)
-
-
-def _ordered(names, preferred) -> list[str]:
-    names = set(names)
-    return [n for n in preferred if n in names] + sorted(names - set(preferred))
 
 
 def load_runs(root: str | Path) -> list[RunResult]:
@@ -122,8 +114,8 @@ def wilcoxon_p(a, b) -> float:
 def paired_tests(runs: list[RunResult], pairs: list[tuple[str, str]] | None = None) -> list[PairedTest]:
     """Wilcoxon signed-rank tests of test accuracy over shared seeds, per dataset and method pair."""
     by = {(r.method, str(r.dataset), r.seed): r.test for r in runs if r.test is not None}
-    methods = _ordered({m for m, _, _ in by}, METHOD_ORDER)
-    datasets = _ordered({d for _, d, _ in by}, DATASET_ORDER)
+    methods = ordered({m for m, _, _ in by}, METHOD_ORDER)
+    datasets = ordered({d for _, d, _ in by}, DATASET_ORDER)
     if pairs is None:
         pairs = [(b, a) for i, a in enumerate(methods) for b in methods[i + 1:]]
     out = []
@@ -140,8 +132,8 @@ def paired_tests(runs: list[RunResult], pairs: list[tuple[str, str]] | None = No
 
 def markdown(runs: list[RunResult], tests: list[PairedTest] | None = None, images: list[str] = ()) -> str:
     tab = table(runs)
-    methods = _ordered({m for m, _ in tab}, METHOD_ORDER)
-    datasets = _ordered({d for _, d in tab}, DATASET_ORDER)
+    methods = ordered({m for m, _ in tab}, METHOD_ORDER)
+    datasets = ordered({d for _, d in tab}, DATASET_ORDER)
     budgets = sorted({r.budget for r in runs})
     metrics = sorted({str(r.search_metric) for r in runs})
     lines = [f"Test accuracy (%) of the found architecture, mean +- std over seeds (n runs). "
@@ -167,7 +159,7 @@ def markdown(runs: list[RunResult], tests: list[PairedTest] | None = None, image
         lines += ["", f"Hypervolume of the found Pareto front / exact front's ({'; '.join(objs)}), "
                   "mean +- std over seeds (n runs).", "",
                   "| method | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
-        for m in _ordered({m for m, _ in hv}, METHOD_ORDER):
+        for m in ordered({m for m, _ in hv}, METHOD_ORDER):
             cells = [f"{s.mean:.4f} +- {s.std:.4f} ({s.n})" if (s := hv.get((m, d))) else "-" for d in datasets]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     for img in images:
@@ -181,8 +173,8 @@ def to_csv(runs: list[RunResult]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["method", "dataset", "n", "test_mean", "test_std", "valid_mean", "valid_std", "gap_mean",
                 "gap_std", "spent_mean"])
-    for m in _ordered({k[0] for k in tabs["test"]}, METHOD_ORDER):
-        for d in _ordered({k[1] for k in tabs["test"]}, DATASET_ORDER):
+    for m in ordered({k[0] for k in tabs["test"]}, METHOD_ORDER):
+        for d in ordered({k[1] for k in tabs["test"]}, DATASET_ORDER):
             if (m, d) not in tabs["test"]:
                 continue
             t, v, g, s = (tabs[k].get((m, d), Stats(0, float("nan"), float("nan")))
@@ -199,7 +191,7 @@ def write_report(root: str | Path, out: str | Path | None = None, plots: bool = 
         out.mkdir(parents=True, exist_ok=True)
         files: list[Path] = []
         if plots:
-            from spacenas.plots import plot_all
+            from spacenas.reporting.plots import plot_all
 
             files = plot_all(runs, out)
         rep = Report(markdown(runs, images=[f.name for f in files]), to_csv(runs), files)

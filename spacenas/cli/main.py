@@ -1,0 +1,94 @@
+"""Command line: ``spacenas search | sweep | report | train | show | autospace | autospace-search | list``
+(also ``python -m spacenas``).
+
+Each subcommand lives in its own module of :mod:`spacenas.cli` (``add_arguments(parser)`` declares
+its flags, ``run(args) -> int`` builds typed configs and calls one library function); shared
+option parsing is :mod:`spacenas.cli.options`. Bad input never gives a traceback: a
+:class:`SpacenasError` (or an argparse error) becomes one line on stderr, ``spacenas: error: ...``,
+and exit code 2. Only this top level catches them.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from spacenas import __version__
+from spacenas.cli import autospace, report, search, show, sweep, train
+from spacenas.cli import list as list_cmd
+from spacenas.cli.options import Parser
+from spacenas.errors import SpacenasError
+
+#: subcommand -> (help, add_arguments, run)
+COMMANDS = {
+    "search": ("run one search and print the found architecture", search.add_arguments, search.run),
+    "sweep": ("run methods x datasets x seeds", sweep.add_arguments, sweep.run),
+    "report": ("aggregate a sweep dir into tables and plots", report.add_arguments, report.run),
+    "train": ("retrain an architecture from scratch; report accuracy, params, MAdds; export",
+              train.add_arguments, train.run),
+    "show": ("draw an architecture as PNG/SVG", show.add_arguments, show.run),
+    "autospace": ("learn a layer-wise space of open cells (AutoSpace DEA); save it",
+                  autospace.add_autospace_arguments, autospace.run_autospace),
+    "autospace-search": ("search a learned (or the manual IRB) layer-wise space; train and report the network found",
+                         autospace.add_search_arguments, autospace.run_search),
+    "list": ("list the spaces, methods, data sets or devices, one line each", list_cmd.add_arguments, list_cmd.run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="spacenas", description="Neural architecture search with first-class search spaces.")
+    p.add_argument("--version", action="version", version=f"spacenas {__version__}")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", help="only results and errors (no 'wrote ...' notes)")
+    g.add_argument("-v", "--verbose", action="store_true", help="also debug messages")
+    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
+    sub.required = True
+    for name, (help_, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_))
+    return p
+
+
+class StderrHandler(logging.StreamHandler):
+    """A stream handler writing to the ``sys.stderr`` of the moment (not the one at its creation),
+    so redirected or captured stderr gets the messages."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup_logging(quiet: bool, verbose: bool) -> None:
+    """Messages of the ``spacenas`` loggers go to stderr, one line each: warnings only with
+    ``-q``, info by default, debug with ``-v``."""
+    logger = logging.getLogger("spacenas")
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    if not any(isinstance(h, StderrHandler) for h in logger.handlers):
+        h = StderrHandler()
+        h.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(h)
+        logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        setup_logging(args.quiet, args.verbose)
+        fresh = None  # no --run-dir: a fresh runs/<kind>-<method>-<time>, named on the last line
+        if hasattr(args, "run_dir") and args.run_dir is None and not getattr(args, "resume", False):
+            from spacenas.runs import fresh_run_dir
+            fresh = fresh_run_dir(args.command, getattr(args, "method", None), getattr(args, "space", None))
+            args.run_dir = str(fresh) if fresh is not None else None
+        rc = int(COMMANDS[args.command][2](args) or 0)
+        if fresh is not None and rc == 0:
+            print(f"run dir: {fresh}", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+        return rc
+    except SpacenasError as e:
+        print(f"spacenas: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spacenas: interrupted (a run with --run-dir can continue with --resume)", file=sys.stderr)
+        return 130

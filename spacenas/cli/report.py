@@ -1,0 +1,32 @@
+"""``spacenas report``: tables and plots (:func:`spacenas.reporting.report.write_report`) or one
+HTML page (:func:`spacenas.reporting.html.write_html_report`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(r: argparse.ArgumentParser) -> None:
+    r.add_argument("dir", help="sweep directory (or any dir holding run dirs)")
+    r.add_argument("--out", default=None, help="where to write report.md, report.csv and PNGs (default: DIR)")
+    r.add_argument("--no-plots", action="store_true", help="tables only")
+    r.add_argument("--html", default=None, metavar="OUT.html",
+                   help="write one self-contained HTML page for a run or sweep dir")
+    r.add_argument("--space", default=None, help="space of a one-shot run's arch (default: guessed)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.html:
+        from spacenas.reporting.html import write_html_report
+
+        print(write_html_report(args.dir, args.html, args.space))
+        return 0
+    from spacenas.reporting.report import write_report
+
+    rep = write_report(args.dir, out=args.out, plots=not args.no_plots)
+    print(rep.markdown)
+    for path in rep.files:
+        log.info(f"wrote {path}")
+    return 0

@@ -1,0 +1,75 @@
+"""One retraining as one call (what ``spacenas train`` runs): :class:`TrainJob` names the arch,
+space, data, settings and exports; :func:`train_and_export` validates it, trains, exports and
+returns ``(TrainResult, exported files)``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from spacenas.config import StrictModel, parse_device
+from spacenas.errors import SpacenasError
+
+
+class TrainJob(StrictModel):
+    arch: str  # arch text, a file that holds it, or a finished search run dir (its arch.txt)
+    space: str | None = None  # None: the space recorded by the run dir given as arch
+    #: retrain with this one activation on every edge that takes one (A-DARTS)
+    activation: str | None = None
+    data: str = "cifar10"
+    data_dir: str | None = None
+    device: str = "cpu"
+    #: TrainConfig overrides (``epochs``, ``seed``, ``lr``, ``cutout``, ``init_from_supernet`` ...)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    run_dir: str | None = None
+    resume: bool = False
+    #: export formats (torchscript, onnx) written to ``export_dir`` (default: ``run_dir``)
+    export: list[str] = Field(default_factory=list)
+    export_dir: str | None = None
+    progress: bool = True
+
+
+def train_and_export(job: TrainJob):
+    """Train ``job.arch`` from scratch and export it; returns ``(TrainResult, [exported paths])``."""
+    import torch
+
+    from spacenas import registry
+    from spacenas.data import load_dataset
+    from spacenas.train.config import check_space, train_config
+    from spacenas.train.export import FORMATS, export
+    from spacenas.train.loop import fix_activation, train
+
+    if job.resume and not job.run_dir:
+        raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
+    if job.space is None:  # arch is a run dir: the space it searched (spacenas.runs)
+        from spacenas.runs import arch_source_space
+        job = job.model_copy(update={"space": arch_source_space(job.arch)})
+        if job.space is None:
+            raise SpacenasError("--space is required unless --arch is a search run dir")
+    check_space(job.space)
+    space = registry.space(job.space)
+    arch: Any = job.arch
+    if job.activation is not None:  # A-DARTS: one fixed activation everywhere
+        space, arch = fix_activation(space, arch, job.activation)
+    overrides = dict(job.overrides)
+    if overrides.get("init_from_supernet") is not None:
+        overrides["init_from_supernet"] = str(Path(overrides["init_from_supernet"]).expanduser().resolve())
+    config = train_config(job.space, overrides)
+    bad = [f for f in job.export if f not in FORMATS]
+    if bad:
+        raise SpacenasError(f"unknown export format {bad[0]!r} (allowed: {', '.join(FORMATS)})")
+    export_dir = job.export_dir or job.run_dir
+    if job.export and export_dir is None:
+        raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")
+    device = parse_device(job.device)
+    data = load_dataset(job.data, job.data_dir)
+    result = train(arch, space, data, config, run_dir=job.run_dir, resume=job.resume, device=device,
+                   progress=job.progress, generator=torch.Generator().manual_seed(config.seed))
+    files: list[Path] = []
+    if job.export:
+        example = torch.zeros(1, data.in_channels, data.image_size, data.image_size)
+        norm = {"mean": data.train.mean.flatten().tolist(), "std": data.train.std.flatten().tolist(),
+                "pixel_scale": data.train.scale, "arch": result.arch, "space": result.space}
+        files = export(result.model, export_dir, example, job.export, normalization=norm)
+    return result, files
