@@ -171,7 +171,9 @@ def test_sweep_kill_rerun_payload(tmp_path, capsys):
     _plant(tmp_path / "pay" / "cifar10" / "evolution" / "seed-0", marker)
     p = _in_process(capsys, [*base, "--out", str(tmp_path / "pay")])  # a plain re-run resumes: refused
     _one_line_refusal(p, marker, "refused checkpoint")
-    _run([*base, "--out", str(cut), "--checkpoint-every", "1"])  # the re-run continues the sweep
+    # the re-run continues the sweep (the interval is not part of a run's config: rarer checkpoints
+    # keep the rest of this 3000-query run fast)
+    _run([*base, "--out", str(cut), "--checkpoint-every", "1000"])
     assert (cut / "sweep.json").read_text() == (ref / "sweep.json").read_text()
     for m in ("evolution", "random"):
         a, b = (d / "cifar10" / m / "seed-0" for d in (cut, ref))
