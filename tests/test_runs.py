@@ -188,9 +188,11 @@ def test_oneshot_methods_in_a_sweep(tmp_path):
     opts = {m: {"epochs": 1, "max_steps": 1, "C": 2, "N": 1, "batch_size": 16} for m in ("darts", "gdas")}
     summ = sweep(tmp_path, ["gdas", "darts"], ["digits"], 2, space="nb201", options=opts, workers=1, progress=False)
     assert summ.total == 4 and summ.skipped == 0
-    for r in summ.results:
-        info = runs.read_run(tmp_path / "digits" / r["method"] / f"seed-{r['seed']}")
-        assert info.kind == "oneshot" and info.arch == r["arch"] and info.config["data"] == "digits"
+    for m in ("gdas", "darts"):
+        for seed in (0, 1):
+            info = runs.read_run(tmp_path / "digits" / m / f"seed-{seed}")
+            assert info.kind == "oneshot" and info.config["data"] == "digits" and info.config["seed"] == seed
+            assert info.arch == info.result["arch"] and info.result in summ.results
     assert json.loads((tmp_path / "sweep.json").read_text())["methods"] == ["gdas", "darts"]  # not re-sorted
     again = sweep(tmp_path, ["gdas", "darts"], ["digits"], 2, space="nb201", options=opts, workers=1, progress=False)
     assert again.skipped == 4 and again.results == summ.results
