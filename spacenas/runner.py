@@ -11,14 +11,17 @@ exactly at ``budget``; with a cost in seconds, the query that crosses the budget
 already seen (those cost nothing) instead of looping forever; ``RunResult.stopped`` says which
 limit ended the run.
 
-Run directory (all optional; ``run_dir=None`` keeps everything in memory):
+Run directory (optional; ``run_dir=None`` keeps everything in memory), through
+:class:`spacenas.runs.RunDir` (lock, refusals, atomic files; see :mod:`spacenas.runs`):
 
-* ``config.json`` -- space, dataset, method, seed, budget, search metric, method config;
+* ``config.json`` -- kind (``query``, or ``supernet`` for supernet-backed spaces), space,
+  dataset, method, seed, budget, search metric, method config;
 * ``log.jsonl`` -- one line per step: step, arch text, score, metrics, cost, spent, and the
-  best-so-far (by score) arch, score and test metric;
-* ``checkpoint.pkl`` -- every ``checkpoint_every`` steps: strategy and evaluator state, runner
-  counters and the log length, written atomically (temp file + ``os.replace``);
-* ``result.json`` -- written only when the run has finished.
+  best-so-far (by score) arch, score and test metric (lines reach the file with the checkpoint
+  that covers them);
+* ``checkpoint.pt`` -- every ``checkpoint_every`` steps: strategy and evaluator state
+  (``state_dict``: plain values and tensors) and the runner counters;
+* ``result.json`` (last) and ``arch.txt`` -- written only when the run has finished.
 
 Hardware-aware runs (:mod:`spacenas.evaluators.hw_tabular`): the answer is ``strategy.best()`` when it
 satisfies the evaluator's hard constraints (``metrics['feasible']``), else the best feasible arch by
@@ -32,7 +35,7 @@ MobileNet-like space): the optimum and gap fields are ``None``; when the evaluat
 ``objectives`` the result also carries the Pareto front of ``strategy.history`` and its
 hypervolume ratio (:func:`spacenas.evaluators.multiobjective.front_report`).
 
-``run(resume=True)`` loads the checkpoint, truncates the log to the checkpointed length and
+``run(resume=True)`` loads the checkpoint, restores the log to the checkpointed steps and
 continues; because strategies checkpoint their generator states, the final result and the log
 are exactly those of an uninterrupted run with the same seed.
 """
@@ -40,22 +43,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import pickle
 import sys
-import tempfile
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from spacenas.errors import SpacenasError
+from spacenas.runs import CHECKPOINT, CONFIG, LOG, RESULT, RunDir, read_json, write_json  # noqa: F401 (re-exported)
 from spacenas.evaluators.base import Evaluator
 from spacenas.evaluators.constraints import Objective, is_feasible
 from spacenas.strategies.base import QueryStrategy
 
 MAX_STEPS_FACTOR = 50
-CONFIG, LOG, CHECKPOINT, RESULT = "config.json", "log.jsonl", "checkpoint.pkl", "result.json"
 
 
 @dataclass
@@ -91,6 +91,7 @@ class RunResult:
     hv_ratio: float | None = None  # hypervolume / exact_hypervolume, in [0, 1]
     # evaluators without a table (supernet runs): the found arch's metrics (accuracy, madds, params, ...)
     metrics: dict[str, Any] | None = None
+    kind: str = "query"  # run-dir kind: "query", or "supernet" (supernet-backed space)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -131,6 +132,7 @@ class Runner:
 
     def _make_config(self, extra: dict[str, Any]) -> dict[str, Any]:
         cfg = {
+            "kind": "query",
             "space": self.evaluator.space.name,
             "dataset": getattr(self.evaluator, "dataset", None),
             "search_metric": getattr(self.evaluator, "search_metric", None),
@@ -145,25 +147,20 @@ class Runner:
     # ----- the loop ------------------------------------------------------------------------
     def run(self, resume: bool = False) -> RunResult:
         """Run to the budget (or continue from the checkpoint when ``resume``)."""
-        log = None
-        if self.run_dir is not None:
-            done = _prepare(self.run_dir, self.config, resume)
-            if done is not None:
-                return RunResult.from_dict(done, run_dir=str(self.run_dir))
+        if self.run_dir is None:
             if resume:
-                self._restore(_load_checkpoint(self.run_dir))
-            log = _open_log(self.run_dir, self.step)
-        try:
-            stopped = self._loop(log)
-        finally:
-            if log is not None:
-                log.close()
-        result = self._result(stopped)
-        if self.run_dir is not None:
-            write_json(self.run_dir / RESULT, result.to_dict())
+                raise SpacenasError("resume needs a run dir (--run-dir) holding a checkpoint")
+            return self._result(self._loop(None))
+        with RunDir.open(self.run_dir, self.config, resume=resume) as rd:
+            if rd.result is not None:
+                return RunResult.from_dict(rd.result, run_dir=str(self.run_dir))
+            if rd.resumed:
+                self._restore(rd.state)
+            result = self._result(self._loop(rd))
+            rd.finish(result.to_dict(), result.arch)
         return result
 
-    def _loop(self, log) -> str:
+    def _loop(self, rd: RunDir | None) -> str:
         from tqdm import tqdm
 
         space = self.evaluator.space
@@ -180,15 +177,13 @@ class Runner:
                 text = space.format(arch)
                 if self.best is None or res.score > self.best["score"]:
                     self.best = {"arch": text, "score": res.score, "test": res.metrics.get("test")}
-                if log is not None:
-                    log.write(json.dumps({
-                        "step": self.step, "arch": text, "score": res.score, "metrics": res.metrics,
-                        "cost": res.cost, "spent": self.evaluator.spent, "best_arch": self.best["arch"],
-                        "best_score": self.best["score"], "best_test": self.best["test"]}) + "\n")
+                if rd is not None:
+                    rd.log({"step": self.step, "arch": text, "score": res.score, "metrics": res.metrics,
+                            "cost": res.cost, "spent": self.evaluator.spent, "best_arch": self.best["arch"],
+                            "best_score": self.best["score"], "best_test": self.best["test"]})
                 bar.update(min(self.evaluator.spent, self.budget) - bar.n)
-                if self.checkpoint_every and self.step % self.checkpoint_every == 0 and log is not None:
-                    log.flush()
-                    _save_checkpoint(self.run_dir, self._state())
+                if self.checkpoint_every and self.step % self.checkpoint_every == 0 and rd is not None:
+                    rd.checkpoint(self._state())
             return "budget"
         finally:
             bar.close()
@@ -196,17 +191,16 @@ class Runner:
     # ----- state ---------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {"strategy": self.strategy.state_dict(), "evaluator": self.evaluator.state_dict(),
-                "step": self.step, "best": self.best, "log_lines": self.step}
+                "step": self.step, "best": self.best}
 
     def _restore(self, ck: dict[str, Any]) -> None:
         try:
             self.strategy.load_state_dict(ck["strategy"])
             self.evaluator.load_state_dict(ck["evaluator"])
-            self.step, self.best, n_lines = int(ck["step"]), ck["best"], int(ck["log_lines"])
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise SpacenasError(f"corrupt checkpoint in {self.run_dir}: {type(e).__name__}: {e}; "
-                                "delete the run dir to start over") from None
-        _truncate_log(self.run_dir, n_lines)
+            self.step, self.best = int(ck["step"]), ck["best"]
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+            raise SpacenasError(f"corrupt checkpoint in {self.run_dir}: {type(e).__name__}: "
+                                f"{str(e).splitlines()[0] if str(e) else ''}; delete the run dir to start over") from None
 
     def _answer(self):
         """``strategy.best()``, unless it violates a hard constraint: then the best feasible arch by
@@ -248,101 +242,10 @@ class Runner:
             optimum_test=opt_t[1], optimum_test_arch=space.format(opt_t[0]) if opt_t[0] else None,
             gap=(opt_t[1] - test) if opt_t[1] is not None and test is not None else None,
             spent=ev.spent, steps=self.step, stopped=stopped,
-            run_dir=str(self.run_dir) if self.run_dir is not None else None, **extra)
+            run_dir=str(self.run_dir) if self.run_dir is not None else None, kind=str(self.config["kind"]), **extra)
 
 
-# ----- run-directory files ------------------------------------------------------------------
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, then ``os.replace`` it (never half-written)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results should read like any file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SpacenasError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from None
-
-
-def _prepare(run_dir: Path, config: dict[str, Any], resume: bool) -> dict[str, Any] | None:
-    """Create/check the run dir; return the stored result if the run has already finished."""
-    try:
-        if resume:
-            if not run_dir.is_dir():
-                raise SpacenasError(f"cannot resume: run dir {run_dir} does not exist")
-            stored = read_json(run_dir / CONFIG, "run config")
-            if stored != config:
-                diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
-                raise SpacenasError(f"cannot resume: run dir {run_dir} holds a different run "
-                                    f"(differs in: {', '.join(diff)}); use the same options or another --run-dir")
-            if (run_dir / RESULT).exists():
-                return read_json(run_dir / RESULT, "run result")
-            if not (run_dir / CHECKPOINT).exists():
-                raise SpacenasError(f"cannot resume: no checkpoint in {run_dir} "
-                                    "(run without --resume to start over, after deleting the dir)")
-            return None
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if any((run_dir / n).exists() for n in (CONFIG, LOG, CHECKPOINT, RESULT)):
-            raise SpacenasError(f"run dir {run_dir} already holds a run; use --resume to continue it, "
-                                "or choose another --run-dir")
-        write_json(run_dir / CONFIG, config)
-        return None
-    except OSError as e:
-        raise SpacenasError(f"cannot use run dir {run_dir}: {e.strerror or e}") from None
-
-
-def _save_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
-    _atomic_write(run_dir / CHECKPOINT, pickle.dumps({"format": 1, **state}, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _load_checkpoint(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CHECKPOINT
-    try:
-        with open(path, "rb") as f:
-            ck = pickle.load(f)
-    except OSError as e:
-        raise SpacenasError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
-    except Exception as e:  # unpickling garbage can raise almost anything
-        raise SpacenasError(f"corrupt checkpoint {path} ({type(e).__name__}); delete the run dir to start over") from None
-    if not isinstance(ck, dict) or ck.get("format") != 1:
-        raise SpacenasError(f"corrupt checkpoint {path} (not a spacenas checkpoint); delete the run dir to start over")
-    return ck
-
-
-def _truncate_log(run_dir: Path, n_lines: int) -> None:
-    """Keep the first ``n_lines`` lines of the log (those written before the checkpoint)."""
-    path = run_dir / LOG
-    try:
-        lines = path.read_bytes().splitlines(keepends=True)
-    except OSError as e:
-        raise SpacenasError(f"cannot read log {path}: {e.strerror or e}") from None
-    if len(lines) < n_lines or any(not ln.endswith(b"\n") for ln in lines[:n_lines]):
-        raise SpacenasError(f"log {path} is shorter than its checkpoint ({len(lines)} < {n_lines} lines); "
-                            "delete the run dir to start over")
-    _atomic_write(path, b"".join(lines[:n_lines]))
-
-
-def _open_log(run_dir: Path, step: int):
-    try:
-        return open(run_dir / LOG, "a" if step else "w", encoding="utf-8")
-    except OSError as e:
-        raise SpacenasError(f"cannot write log in {run_dir}: {e.strerror or e}") from None
-
-
+# ----- run-directory files (spacenas.runs owns them) ----------------------------------------
 def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
     """The events of a run's ``log.jsonl``."""
     path = Path(run_dir) / LOG

@@ -2,14 +2,28 @@
 
 A :class:`RunSpec` names one run (method, dataset, seed, budget, space, search metric, method
 options); :func:`build_runner` turns it into a :class:`~spacenas.runner.Runner` on the space's
-benchmark table. :func:`sweep` runs every spec in its own run dir ``out/<dataset>/<method>/seed-<N>``,
-skips runs that have finished (``result.json``), resumes runs that have a checkpoint, and restarts
-runs that were interrupted before their first checkpoint; so re-running an interrupted sweep
-continues it. With ``ray=...`` each run is a Ray task (``out`` must then be on a filesystem that
-every Ray node sees, e.g. NFS, when the cluster has more than one machine).
+benchmark table. :func:`sweep` runs every spec in its own run dir ``out/<dataset>/<method>/seed-<N>``
+(a :class:`spacenas.runs.RunDir`), skips runs that have finished (``result.json``), resumes runs
+that have a checkpoint, and restarts runs that were interrupted before their first checkpoint;
+so re-running an interrupted sweep continues it. One-shot methods (darts, gdas, drnas, ddsas,
+adarts) are swept the same way: each spec is a one-shot run dir (``kind: oneshot``; ``dataset`` is
+the data set searched on, epochs and other settings come from the method's options; the query
+``budget`` does not apply). With ``ray=...`` each run is a Ray task (``out`` must then be on a
+filesystem that every Ray node sees, e.g. NFS, when the cluster has more than one machine).
+
+Interruption: the sweep holds a lock on ``out`` (a second sweep on it is refused, naming the
+PID). SIGINT / SIGTERM of the sweep process cancels the queued runs and terminates the pool's
+workers before the sweep exits. SIGKILL of the sweep process cannot be caught: on Linux each pool
+worker asks the kernel to kill it when its parent dies (``PR_SET_PDEATHSIG``); elsewhere a worker
+may finish the run it holds. Either way every run dir is locked by the process running it, so a
+re-run started while an orphaned worker still runs is refused for that run dir (one line, with the
+PID) instead of writing into it; once it is gone, the re-run resumes from the checkpoints. The
+``sweep.json`` of a re-run equals the uninterrupted sweep's (methods, datasets and seeds keep their
+first order; new ones are appended).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -21,7 +35,8 @@ from typing import Any
 from spacenas import registry
 from spacenas.config import MAX_SEED
 from spacenas.errors import SpacenasError
-from spacenas.runner import CHECKPOINT, CONFIG, LOG, RESULT, Runner, RunResult, read_json, write_json
+from spacenas.runner import CONFIG, RESULT, Runner, RunResult
+from spacenas.runs import Lock, read_json, write_json
 
 # the facts (default budgets, supernet spaces) live in the registry; the names stay importable here
 from spacenas.registry import DEFAULT_BUDGETS, SUPERNET_SPACES, default_budget  # noqa: E402,F401
@@ -102,7 +117,7 @@ def build_runner(spec: RunSpec, run_dir: str | Path | None = None, checkpoint_ev
         strategy = cls(evaluator.space, seed=spec.seed, config=dict(spec.options))
         extra = {"supernet": evaluator.config.model_dump(mode="json"), "madds_limit": evaluator.madds_limit}
         return Runner(strategy, evaluator, spec.budget, spec.seed, run_dir=run_dir,
-                      checkpoint_every=checkpoint_every, progress=progress, config={"method": spec.method, **extra})
+                      checkpoint_every=checkpoint_every, progress=progress, config={"kind": "supernet", "method": spec.method, **extra})
     evaluator = make_evaluator(spec.space, spec.dataset, spec.search_metric, spec.constraints, spec.objectives)
     options, objectives, extra = dict(spec.options), None, {}
     if spec.constraints:
@@ -184,25 +199,54 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)  # one run per core; our own pool processes only
+    if parent is not None:
+        _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: ask the kernel to SIGKILL this worker when the sweep process dies (also on SIGKILL)."""
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _run_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int,
               supernet_cache: str | None = None) -> dict[str, Any]:
-    """Run (or skip, or resume) one spec in ``run_dir``; returns the result as a dict."""
+    """Run (or skip, or resume) one spec in ``run_dir``; returns the result as a dict. A finished
+    run returns its result, a checkpointed one resumes, one killed before its first checkpoint
+    starts over (:class:`spacenas.runs.RunDir`)."""
     d = Path(run_dir)
-    if (d / RESULT).exists():
-        return read_json(d / RESULT, "run result")
-    resume = (d / CHECKPOINT).exists()
-    if not resume:  # interrupted before its first checkpoint: start over
-        for name in (CONFIG, LOG):
-            (d / name).unlink(missing_ok=True)
-    res = run_search(RunSpec(**spec_d), run_dir=d, resume=resume, checkpoint_every=checkpoint_every,
+    resume = (d / CONFIG).exists()
+    spec = RunSpec(**spec_d)
+    if spec.method in registry.ONESHOT_STRATEGIES:
+        return sweep_oneshot(spec, d, resume=resume)
+    res = run_search(spec, run_dir=d, resume=resume, checkpoint_every=checkpoint_every,
                      progress=False, supernet_cache=supernet_cache)
     return res.to_dict()
+
+
+def sweep_oneshot(spec: RunSpec, run_dir: str | Path, resume: bool = False, progress: bool = False) -> dict[str, Any]:
+    """The one-shot run of a sweep spec (method, space, dataset = the data set searched on, seed,
+    options, data_dir, device) in ``run_dir``; returns its ``result.json`` content."""
+    from spacenas.runs import RESULT as RESULT_FILE
+    from spacenas.strategies.oneshot.build import OneShotSearchConfig, run_oneshot
+
+    run_oneshot(OneShotSearchConfig(space=spec.space, method=spec.method, data=spec.dataset, data_dir=spec.data_dir,
+                                    seed=spec.seed, options=dict(spec.options), device=spec.device,
+                                    run_dir=str(run_dir), resume=resume, progress=progress))
+    return read_json(Path(run_dir) / RESULT_FILE, "run result")
 
 
 def _pretrain_task(spec_d: dict[str, Any], cache: str) -> None:
@@ -215,7 +259,7 @@ class SweepSummary:
     out: str
     total: int
     skipped: int  # already finished before this call
-    results: list[RunResult]
+    results: list[RunResult | dict[str, Any]]  # one-shot runs: their result.json content
 
 
 def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int | str | list[int],
@@ -233,7 +277,8 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
     ``out/<dataset>/supernets/seed-<N>.pt``, and shared by every method's run of that seed."""
     constraints = tuple(constraints)
     options = options or {}
-    budget = default_budget(space) if budget is None else budget
+    if budget is None:  # one-shot runs have no query budget (epochs are a method option)
+        budget = default_budget(space) if any(m not in registry.ONESHOT_STRATEGIES for m in methods) else 0
     seeds_l = parse_seeds(seeds)
     for m in options:
         if m not in methods:
@@ -248,6 +293,9 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
     specs = [RunSpec(m, ds, s, budget, space, search_metric, dict(options.get(m, {})), **hw)
              for ds in datasets for m in methods for s in seeds_l]
     for m in methods:  # validate every name and option before anything runs or is written
+        if m in registry.ONESHOT_STRATEGIES:
+            registry.oneshot_strategy(m)  # the rest is checked when its first run starts
+            continue
         for ds in datasets:
             build_runner(RunSpec(m, ds, 0, budget, space, search_metric, dict(options.get(m, {})), **hw),
                          progress=False)
@@ -257,7 +305,20 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
         fixed.update(constraints=list(constraints), objectives=objectives, weights=weights)
     if sn:
         fixed["supernet"] = dict(supernet or {})
-    _write_sweep_file(out, fixed, methods, datasets, seeds_l)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpacenasError(f"cannot use sweep dir {out}: {e.strerror or e}") from None
+    lock = Lock(out)  # one sweep process per out dir
+    try:
+        _write_sweep_file(out, fixed, methods, datasets, seeds_l)
+        return _sweep(out, specs, checkpoint_every, sn, workers, ray, progress)
+    finally:
+        lock.release()
+
+
+def _sweep(out: Path, specs: list[RunSpec], checkpoint_every: int, sn: bool, workers: int | None,
+           ray: str | None, progress: bool) -> SweepSummary:
     tasks = [(asdict(sp), str(run_dir_of(out, sp)), checkpoint_every,
               str(supernet_cache_of(out, sp.dataset, sp.seed)) if sn else None) for sp in specs]
     if sn:  # one supernet per (dataset, seed) that an unfinished run needs, before the runs share it
@@ -269,7 +330,8 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
         dicts = _run_ray(tasks, ray, workers, progress)
     else:
         dicts = _run_local(tasks, workers or _cpus(), progress)
-    results = [RunResult.from_dict(d, run_dir=t[1]) for d, t in zip(dicts, tasks)]
+    results = [d if d.get("kind") == "oneshot" else RunResult.from_dict(d, run_dir=t[1])
+               for d, t in zip(dicts, tasks)]
     return SweepSummary(str(out), len(tasks), skipped, results)
 
 
@@ -280,17 +342,24 @@ def _write_sweep_file(out: Path, fixed: dict[str, Any], methods, datasets, seeds
         fixed = json.loads(json.dumps(fixed))
         if path.exists():
             old = read_json(path, "sweep file")
-            keys = [*fixed, *(k for k in old if k not in fixed and k not in ("methods", "datasets", "seeds"))]
+            keys = [*fixed, *(k for k in old if k not in fixed and k not in ("kind", "methods", "datasets", "seeds"))]
             diff = [k for k in keys if old.get(k) != fixed.get(k)]
             if diff:
                 raise SpacenasError(f"{out} holds a sweep with different {', '.join(diff)} "
                                     f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); use them or another --out")
-            methods = sorted(set(old.get("methods", [])) | set(methods))
-            datasets = sorted(set(old.get("datasets", [])) | set(datasets))
-            seeds = sorted(set(old.get("seeds", [])) | set(seeds))
-        write_json(path, {**fixed, "methods": list(methods), "datasets": list(datasets), "seeds": list(seeds)})
+            # first order kept, new names appended: a re-run writes the same file as the first run
+            methods, datasets, seeds = (_union(old.get(k, []), new) for k, new in
+                                        (("methods", methods), ("datasets", datasets), ("seeds", seeds)))
+        doc = {"kind": "sweep", **fixed, "methods": list(methods), "datasets": list(datasets), "seeds": list(seeds)}
+        write_json(path, doc)
+        if not (out / CONFIG).exists() or read_json(out / CONFIG, "sweep config") != doc:
+            write_json(out / CONFIG, doc)  # the run-dir contract: config.json with "kind"
     except OSError as e:
         raise SpacenasError(f"cannot use sweep dir {out}: {e.strerror or e}") from None
+
+
+def _union(old: list, new: list) -> list:
+    return list(old) + [x for x in new if x not in old]
 
 
 def _bar(total: int, progress: bool):
@@ -312,13 +381,54 @@ def _run_pool(fn, tasks: list[tuple], workers: int, progress: bool, desc: str, u
             return out
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker) as pool:
-            futs = {pool.submit(fn, *t): i for i, t in enumerate(tasks)}
-            for f in as_completed(futs):
-                out[futs[f]] = f.result()
-                bar.update()
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(os.getpid(),))
+        try:
+            with _terminate_on_sigterm():
+                futs = {pool.submit(fn, *t): i for i, t in enumerate(tasks)}
+                for f in as_completed(futs):
+                    out[futs[f]] = f.result()
+                    bar.update()
+        except BaseException:  # error, Ctrl-C or SIGTERM: no worker outlives the sweep
+            _kill_pool(pool)
+            raise
+        pool.shutdown(wait=True)
     return out
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that the pool is shut down on the way out."""
+
+
+@contextlib.contextmanager
+def _terminate_on_sigterm():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated()
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued runs and terminate the workers (their run dirs keep the last checkpoint)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
 
 
 def _run_local(tasks: list[tuple], workers: int, progress: bool) -> list[dict[str, Any]]:

@@ -61,30 +61,31 @@ def test_dea_resume_equals_uninterrupted_run(digits, tmp_path):
     plan = NetPlan(stem_channels=8, channels=[8, 8], strides=[1, 2])
     cfg = AutoSpaceConfig(rounds=2, steps_per_round=3, population=4, k=2, batch_size=128)
     straight = AutoSpace(cfg, plan).run(train, valid, np.random.default_rng(0), torch.Generator().manual_seed(0))
-    ck = tmp_path / "ck.pt"
+    ck = tmp_path / "run"
     with pytest.raises(_Stop):  # interrupted after round 1 (its checkpoint is written first)
         AutoSpace(cfg, plan).run(train, valid, np.random.default_rng(0), torch.Generator().manual_seed(0),
-                                 checkpoint=ck, on_round=_stop)
+                                 run_dir=ck, on_round=_stop)
     # a fresh process: other seeds, the checkpoint restores both generators
     dea = AutoSpace(cfg, plan)
     resumed = dea.run(train, valid, np.random.default_rng(99), torch.Generator().manual_seed(99),
-                      checkpoint=ck, resume=True)
+                      run_dir=ck, resume=True)
     assert resumed.space.layers == straight.space.layers
     assert resumed.fitness == straight.fitness
     assert resumed.losses == straight.losses and len(resumed.losses) == 6
     assert [[(m.text, m.fitness, m.iters) for m in p] for p in resumed.populations] == \
            [[(m.text, m.fitness, m.iters) for m in p] for p in straight.populations]
     # resuming a finished run runs nothing and returns the same space
-    again = AutoSpace(cfg, plan).run(train, valid, np.random.default_rng(0), torch.Generator(), checkpoint=ck,
+    again = AutoSpace(cfg, plan).run(train, valid, np.random.default_rng(0), torch.Generator(), run_dir=ck,
                                      resume=True)
     assert again.fitness == straight.fitness
     # a different config cannot resume this checkpoint
-    with pytest.raises(SpacenasError, match="differs in: eps"):
+    with pytest.raises(SpacenasError, match="differs in: config.eps"):
         AutoSpace(cfg.model_copy(update={"eps": 0.9}), plan).run(train, valid, np.random.default_rng(0),
-                                                                   torch.Generator(), checkpoint=ck, resume=True)
-    ck.write_bytes(b"garbage")
-    with pytest.raises(SpacenasError, match="unreadable or corrupt"):
-        AutoSpace(cfg, plan).run(train, valid, np.random.default_rng(0), torch.Generator(), checkpoint=ck, resume=True)
+                                                                   torch.Generator(), run_dir=ck, resume=True)
+    (ck / "result.json").unlink()
+    (ck / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(SpacenasError, match="refused checkpoint"):
+        AutoSpace(cfg, plan).run(train, valid, np.random.default_rng(0), torch.Generator(), run_dir=ck, resume=True)
 
 
 def test_cli_autospace_learns_saves_and_resumes(tmp_path, capsys, monkeypatch):
@@ -163,7 +164,7 @@ def test_cli_autospace_search_in_learned_and_manual_space(tmp_path, capsys):
      "--data-dir '/nonexistent/data' is not a directory"),
     (["autospace", "--out", "X", "--data", "cifar10", "--data-dir", "EMPTY"], "cifar10 not found in"),
     (["autospace", "--out", "X", "--data", "mnist"], "unknown data set 'mnist'"),
-    (["autospace", "--out", "X", "--run-dir", "NEWDIR", "--resume"], "cannot resume: run dir"),
+    (["autospace", "--out", "X", "--run-dir", "NEWDIR", "--resume"], "nothing to resume"),
     (["autospace-search", "--method", "random"], "one of the arguments --space-file --manual-irb is required"),
     (["autospace-search", "--space-file", "/nonexistent/s.json", "--method", "proxyless"], "does not exist"),
     (["autospace-search", "--space-file", "NOTJSON", "--method", "proxyless"], "is not JSON"),

@@ -126,12 +126,16 @@ def test_resume_errors_via_cli(capsys, tmp_path):
     d = tmp_path / "r"
     base = ["search", "--method", "random", "--budget", "10", "--run-dir", str(d), "--no-progress"]
     rc, _, err = run(capsys, *base, "--resume")
-    assert rc == 2 and "cannot resume" in err
+    assert rc == 2 and "nothing to resume" in err
     assert run(capsys, *base, "--checkpoint-every", "3")[0] == 0
     (d / "result.json").unlink()
-    (d / "checkpoint.pkl").write_bytes(b"\x80\x04garbage")
+    (d / "checkpoint.pt").write_bytes(b"\x80\x04garbage")
     rc, _, err = run(capsys, *base, "--resume")
-    assert rc == 2 and err.startswith("spacenas: error: corrupt checkpoint") and err.count("\n") == 1
+    assert rc == 2 and err.startswith("spacenas: error: refused checkpoint") and err.count("\n") == 1
+    (d / "checkpoint.pkl").write_bytes(b"\x80\x04garbage")  # a run dir of an older spacenas: never unpickled
+    rc, _, err = run(capsys, *base, "--resume")
+    assert rc == 2 and "older spacenas" in err and err.count("\n") == 1
+    (d / "checkpoint.pkl").unlink()
     assert not (d / "result.json").exists()
     rc, _, err = run(capsys, *base)
     assert rc == 2 and "already holds a run" in err

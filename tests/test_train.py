@@ -154,7 +154,7 @@ def test_resume_equals_uninterrupted(digits, tmp_path):
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, done.model.state_dict()[k]), k
     assert done.test_acc == full.test_acc and done.history == full.history
-    assert (d / "train_result.json").exists() and (d / "weights.pt").exists()
+    assert (d / "result.json").exists() and (d / "weights.pt").exists() and (d / "arch.txt").exists()
     with pytest.raises(SpacenasError, match="config"):
         train(arch, space, digits, cfg.model_copy(update={"lr": 0.5}), run_dir=d, resume=True, progress=False)
 

@@ -184,7 +184,7 @@ def test_cli_trains_exports_and_the_export_runs_without_spacenas(tmp_path, capsy
     assert rc == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out and "params" in out and "MAdds" in out
-    result = json.loads((run / "train_result.json").read_text())
+    result = json.loads((run / "result.json").read_text())
     cost = subnet_cost(MobileNetSpace().parse(ARCH), MobileNetShape(**TINY))
     assert (result["madds"], result["params"]) == (cost.madds, cost.params)
     # the TorchScript file in a fresh interpreter that cannot import spacenas

@@ -46,6 +46,8 @@ def add_search_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=positive_int, default=None, help="with --manual-irb: layers of the network (default: 3)")
     p.add_argument("--train-epochs", type=positive_int, default=5,
                    help="epochs to train the found network on the full training set (default: 5)")
+    p.add_argument("--run-dir", default=None, help="write config, result and arch here (a killed run starts over)")
+    p.add_argument("--resume", action="store_true", help="return the finished run in --run-dir (or redo a killed one)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--set", dest="options", action="append", metavar="KEY=VALUE",
@@ -105,11 +107,13 @@ def run_search(args: argparse.Namespace) -> int:
     from spacenas.config import build_config
     from spacenas.strategies.autospace.build import LayerwiseSearchConfig, search_layerwise
 
+    check_resume(args.resume, args.run_dir)
     config = build_config(LayerwiseSearchConfig, {
         "space_file": args.space_file, "manual_irb": args.manual_irb, "method": args.method, "budget": args.budget,
         "lam": args.lam, "data": args.data, "data_dir": args.data_dir, "layers": args.layers,
         "train_epochs": args.train_epochs, "seed": args.seed, "device": args.device,
-        "options": key_values(args.options), "progress": not args.no_progress}, where="autospace-search")
+        "options": key_values(args.options), "progress": not args.no_progress,
+        "run_dir": args.run_dir, "resume": args.resume}, where="autospace-search")
     res = search_layerwise(config, say=sayer(config.progress, args.json))
     n_layers = res.pop("n_layers")
     if args.json:

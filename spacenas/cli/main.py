@@ -90,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         setup_logging(args.quiet, args.verbose)
-        return int(COMMANDS[args.command][2](args) or 0)
+        fresh = None  # no --run-dir: a fresh runs/<kind>-<method>-<time>, named on the last line
+        if hasattr(args, "run_dir") and args.run_dir is None and not getattr(args, "resume", False):
+            from spacenas.runs import fresh_run_dir
+            fresh = fresh_run_dir(args.command, getattr(args, "method", None), getattr(args, "space", None))
+            args.run_dir = str(fresh) if fresh is not None else None
+        rc = int(COMMANDS[args.command][2](args) or 0)
+        if fresh is not None and rc == 0:
+            print(f"run dir: {fresh}", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+        return rc
     except SpacenasError as e:
         print(f"spacenas: error: {e}", file=sys.stderr)
         return 2

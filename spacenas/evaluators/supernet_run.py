@@ -33,6 +33,7 @@ from pydantic import Field
 from spacenas.config import StrictModel, build_config
 from spacenas.devices import resolve_device
 from spacenas.errors import SpacenasError
+from spacenas.runs import torch_save
 from spacenas.evaluators.base import Evaluator, Result
 from spacenas.spaces.base import Arch
 
@@ -81,17 +82,6 @@ def parse_madds_limit(value: float | str | None) -> tuple[float | None, float | 
     if not np.isfinite(v) or v <= 0:
         raise SpacenasError(f"bad MAdds limit {value!r}: must be a positive number")
     return v, None
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class SupernetRunEvaluator(Evaluator):
@@ -186,7 +176,8 @@ class SupernetRunEvaluator(Evaluator):
             stored = torch.load(self.cache, map_location="cpu", weights_only=True)
             key = stored["key"]
         except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
-            raise SpacenasError(f"cannot read supernet cache {self.cache}: {type(e).__name__}: {e}; "
+            first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+            raise SpacenasError(f"cannot read supernet cache {self.cache}: {type(e).__name__}: {first}; "
                                 "delete it to retrain") from None
         if key != self.cache_key():
             diff = sorted(k for k in set(key) | set(self.cache_key()) if key.get(k) != self.cache_key().get(k))
@@ -197,8 +188,8 @@ class SupernetRunEvaluator(Evaluator):
     def save_cache(self, net) -> None:
         try:
             self.cache.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_save({"key": self.cache_key(), "state_dict": net.state_dict(), "losses": self.losses},
-                         self.cache)
+            torch_save({"key": self.cache_key(), "state_dict": net.state_dict(), "losses": self.losses},
+                       self.cache)  # atomically (spacenas.runs)
         except OSError as e:
             raise SpacenasError(f"cannot write supernet cache {self.cache}: {e.strerror or e}") from None
 

@@ -117,6 +117,13 @@ def page(title: str, body: str) -> str:
 def detect_kind(path: Path) -> str:
     """``query``, ``oneshot`` or ``sweep`` (see the module docstring)."""
     from spacenas.runner import LOG, RESULT
+    from spacenas.runs import CONFIG
+    try:  # run dirs name their kind (spacenas.runs)
+        kind = json.loads((path / CONFIG).read_text()).get("kind") if (path / CONFIG).is_file() else None
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind in ("oneshot", "sweep"):
+        return kind
     if (path / RESULT).is_file():
         return "query"
     log = path / LOG

@@ -60,7 +60,10 @@ def load_runs(root: str | Path) -> list[RunResult]:
         paths = sorted(root.rglob(RESULT))
     except OSError as e:
         raise SpacenasError(f"cannot read run dir {root}: {e.strerror or e}") from None
-    runs = [RunResult.from_dict(read_json(p, "run result"), run_dir=str(p.parent)) for p in paths]
+    docs = [(p, read_json(p, "run result")) for p in paths]
+    # query and supernet-backed runs (other kinds of run dir also hold a result.json: spacenas.runs)
+    runs = [RunResult.from_dict(d, run_dir=str(p.parent)) for p, d in docs
+            if not isinstance(d, dict) or d.get("kind", "query") in ("query", "supernet")]
     if not runs:
         raise SpacenasError(f"no finished runs under {root} (a finished run dir holds {RESULT})")
     _check_comparable(runs, root)

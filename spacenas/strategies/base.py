@@ -15,7 +15,6 @@ as the uninterrupted one would have.
 """
 from __future__ import annotations
 
-import copy
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -57,21 +56,41 @@ class QueryStrategy(ABC):
 
     # ----- checkpointing -------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: a deep copy of the instance state (minus the space).
-
-        The copy is made in one ``deepcopy`` call so that objects that refer to each other
-        (a policy module and its optimizer) stay linked. ``torch.Generator`` objects are stored
-        by their state.
-        """
-        gens = {k: v.get_state() for k, v in vars(self).items() if isinstance(v, torch.Generator)}
-        rest = {k: v for k, v in vars(self).items() if k != "space" and k not in gens}
-        return {"attrs": copy.deepcopy(rest), "torch_generators": gens}
+        """Everything needed to resume, as plain values and tensors (a checkpoint cannot hold
+        anything else): the numpy generator's ``bit_generator.state``, the history (choices +
+        result) and the subclass's named fields (:meth:`extra_state`)."""
+        return {"rng": self.rng.bit_generator.state,
+                "history": [[list(a.choices), result_state(r)] for a, r in self.history],
+                "extra": self.extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        attrs = copy.deepcopy(state["attrs"])
-        for k, v in attrs.items():
-            setattr(self, k, v)
-        for k, st in state["torch_generators"].items():
-            g = torch.Generator()
-            g.set_state(st)
-            setattr(self, k, g)
+        self.rng.bit_generator.state = state["rng"]
+        self.history = [(self.arch_of(c), result_from_state(r)) for c, r in state["history"]]
+        self.load_extra_state(state["extra"])
+
+    def extra_state(self) -> dict[str, Any]:
+        """Subclass state beyond the generator and the history (plain values and tensors)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def arch_of(self, choices) -> Arch:
+        """An :class:`Arch` of this strategy's space from a saved choice list."""
+        return Arch(self.space.name, tuple(int(c) for c in choices))
+
+
+def result_state(r: Result) -> dict[str, Any]:
+    return {"score": r.score, "metrics": dict(r.metrics), "cost": r.cost}
+
+
+def result_from_state(d: dict[str, Any]) -> Result:
+    return Result(d["score"], dict(d["metrics"]), d["cost"])
+
+
+def generator_state(g: torch.Generator) -> torch.Tensor:
+    return g.get_state()
+
+
+def set_generator_state(g: torch.Generator, state: torch.Tensor) -> None:
+    g.set_state(state)

@@ -15,8 +15,8 @@ from spacenas.paths import check_output_path
 
 
 class TrainJob(StrictModel):
-    arch: str  # arch text, or a file that holds it
-    space: str
+    arch: str  # arch text, a file that holds it, or a finished search run dir (its arch.txt)
+    space: str | None = None  # None: the space recorded by the run dir given as arch
     #: retrain with this one activation on every edge that takes one (A-DARTS)
     activation: str | None = None
     data: str = "cifar10"
@@ -46,6 +46,11 @@ def train_and_export(job: TrainJob):
 
     if job.resume and not job.run_dir:
         raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
+    if job.space is None:  # arch is a run dir: the space it searched (spacenas.runs)
+        from spacenas.runs import arch_source_space
+        job = job.model_copy(update={"space": arch_source_space(job.arch)})
+        if job.space is None:
+            raise SpacenasError("--space is required unless --arch is a search run dir")
     check_space(job.space)
     space = registry.space(job.space)
     arch: Any = job.arch

@@ -3,9 +3,10 @@
 ``train(arch, space, data, config, run_dir=None, resume=False, device="cpu", progress=True,
 generator=None)``. One ``torch.Generator`` (CPU; from ``config.seed`` when not given) drives
 everything random: weight init, shuffling, crop/flip, cutout and drop-path. With a ``run_dir``
-a checkpoint (model, optimizer, scheduler, generator state, history) is written atomically
-after every epoch; ``resume=True`` continues from it and gives the same weights as an
-uninterrupted run. The learning rate follows cosine annealing per epoch (stepped after each
+(a :class:`spacenas.runs.RunDir`, kind ``train``) a checkpoint (model, optimizer, scheduler,
+generator state, history) and one log line are written after every epoch; at the end
+``weights.pt`` (the final ``state_dict``), ``result.json`` and ``arch.txt``. ``resume=True``
+continues from the checkpoint and gives the same weights as an uninterrupted run. The learning rate follows cosine annealing per epoch (stepped after each
 epoch, as DARTS and NB201 do); drop-path probability is ``drop_path * epoch / epochs``.
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ from spacenas.data import ImageData, iterate_batches
 from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
+from spacenas import runs
+from spacenas.runs import CHECKPOINT, RunDir, load_checkpoint, torch_save
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch, SearchSpace
@@ -32,8 +35,8 @@ from spacenas.train.augment import augment_batch
 from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space, read_arch_text
 from spacenas.train.cutout import cutout
 
-CHECKPOINT = "checkpoint.pt"
 _HINT = "the learning rate may be too high (lower --set lr)"
+WEIGHTS = "weights.pt"
 
 
 @dataclass
@@ -61,12 +64,9 @@ class TrainResult:
 
 
 def resolve_arch(arch: str | Arch, space: SearchSpace) -> Arch:
-    """An :class:`Arch`, its text form, or a path to a file holding the text -> checked Arch."""
-    if isinstance(arch, Arch):
-        return space.check(arch)
-    if not isinstance(arch, str):
-        raise SpacenasError(f"--arch must be an architecture string or a file path, got {type(arch).__name__}")
-    return space.parse(read_arch_text(arch))
+    """An :class:`Arch`, its text form, a file holding the text, or a finished run dir (its
+    ``arch.txt``) -> checked Arch (:func:`spacenas.runs.resolve_arch`)."""
+    return runs.resolve_arch(arch, space)
 
 
 def build_network(space: SearchSpace, arch: Arch, config: TrainConfig, data: ImageData,
@@ -212,14 +212,9 @@ def _train_epoch(model, opt, data: ImageData, config: TrainConfig, epoch: int, g
     return loss_sum / max(n, 1), 100.0 * correct / max(n, 1)
 
 
-def _save(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
 def _meta(space: SearchSpace, arch: Arch, data: ImageData, config: TrainConfig) -> dict[str, Any]:
-    return {"space": space.name, "arch": space.format(arch), "dataset": data.name, "config": config.model_dump()}
+    return {"kind": "train", "space": space.name, "arch": space.format(arch), "dataset": data.name,
+            "config": config.model_dump(mode="json")}
 
 
 def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainConfig,
@@ -242,31 +237,26 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
                           nesterov=config.nesterov, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs, eta_min=config.lr_min)
     meta, start, history, seconds = _meta(space, arch, data, config), 0, [], 0.0
-    ckpt = None
+    rd = None
     if run_dir is not None:
-        run_dir = Path(run_dir)
-        ckpt = run_dir / CHECKPOINT
-        if ckpt.exists() and not resume:
-            raise SpacenasError(f"{run_dir} already holds a training checkpoint: pass resume (--resume) "
-                                "to continue it, or use a new run directory")
-        if resume and not ckpt.exists():
-            raise SpacenasError(f"nothing to resume: no {CHECKPOINT} in {run_dir}")
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SpacenasError(f"cannot create run dir {run_dir}: {e.strerror or e}") from None
-        if resume:
-            state = torch.load(ckpt, map_location="cpu", weights_only=True)  # generator state must stay on the CPU
-            if state["meta"] != meta:
-                diff = sorted(k for k in meta if meta[k] != state["meta"].get(k))
-                raise SpacenasError(f"cannot resume {run_dir}: its {', '.join(diff)} differ from this run's")
+        rd = RunDir.open(run_dir, meta, resume=resume)
+        if rd.resumed or rd.result is not None:  # a finished run: its final checkpoint holds the model
+            state = rd.state if rd.resumed else load_checkpoint(rd.path / CHECKPOINT)["run"]
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
-            start, history, seconds = state["epoch"], state["history"], state["seconds"]
-        else:
-            (run_dir / "train_config.json").write_text(json.dumps(meta, indent=2))
+            start, history, seconds = int(state["epoch"]), list(state["history"]), float(state["seconds"])
+    try:
+        return _train(model, opt, sched, gen, arch, space, data, config, rd, device, progress, stop_after,
+                      meta, start, history, seconds, aug, callback)
+    finally:
+        if rd is not None:
+            rd.close()
+
+
+def _train(model, opt, sched, gen, arch, space, data, config, rd, device, progress, stop_after, meta, start,
+           history, seconds, aug, callback) -> TrainResult:
     end = config.epochs if stop_after is None else min(config.epochs, stop_after)
     bar = tqdm(range(start, end), total=config.epochs, initial=start, disable=not progress,
                desc=f"train {space.name}", unit="epoch")
@@ -282,10 +272,11 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
         bar.set_postfix(loss=f"{tr_loss:.3f}", acc=f"{tr_acc:.1f}")
         if callback is not None:  # e.g. TensorBoard scalars
             callback(history[-1])
-        if ckpt is not None:
-            _save(ckpt, {"meta": meta, "epoch": epoch + 1, "model": model.state_dict(),
-                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "generator": gen.get_state(), "history": history, "seconds": seconds})
+        if rd is not None:  # the checkpoint, then its log line (spacenas.runs)
+            rd.log(history[-1])
+            rd.checkpoint({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "scheduler": sched.state_dict(), "generator": gen.get_state(), "history": history,
+                           "seconds": seconds})
     bar.close()
     te_loss, te_acc = evaluate(model, data.test, config.eval_batch_size, device)
     last = history[-1] if history else {"train_loss": float("nan"), "train_acc": float("nan")}
@@ -295,7 +286,7 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
         params=count_params(model),
         madds=count_madds(model, (data.in_channels, data.image_size, data.image_size), device),
         seconds=seconds, history=history, model=model)
-    if run_dir is not None:
-        torch.save(model.state_dict(), run_dir / "weights.pt")
-        (run_dir / "train_result.json").write_text(json.dumps(result.to_dict(), indent=2))
+    if rd is not None and rd.result is None and len(history) == config.epochs:  # finished (not stop_after)
+        torch_save(model.state_dict(), rd.path / WEIGHTS)
+        rd.finish(result.to_dict(), result.arch)
     return result

@@ -9,7 +9,6 @@ as for one-shot search). See ``docs/autospace.md``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +24,6 @@ from spacenas.paths import check_output_path
 
 #: network-plan keys an option may give (the rest of the plan comes from the data)
 PLAN_KEYS = ("stem_channels", "channels", "strides")
-CONFIG_FILE, CHECKPOINT_FILE = "config.json", "checkpoint.pt"
 
 Say = Callable[[str], None]
 
@@ -72,6 +70,10 @@ class LayerwiseSearchConfig(StrictModel):
     device: str = "cpu"
     #: method options, and with ``manual_irb`` network-plan options (``PLAN_KEYS``), by key
     options: dict[str, Any] = Field(default_factory=dict)
+    #: run dir (spacenas.runs, kind autospace-search): no checkpoint inside the search, so a killed
+    #: run is redone by ``resume``; a finished one returns its stored result
+    run_dir: str | None = None
+    resume: bool = False
     progress: bool = True
 
 
@@ -155,9 +157,6 @@ def learn_space(config: LearnSpaceConfig, *, say: Say = _quiet, on_round: Callab
     data, train, valid = load_data(config.data, config.data_dir, config.seed)
     plan = make_plan(data, config.layers, opts["plan"], "autospace")
     dea = AutoSpace(cfg, plan)
-    ckpt = prepare_run_dir(config.run_dir, config.resume,
-                           {"data": config.data, "seed": config.seed, "config": cfg.model_dump(),
-                            "plan": plan.model_dump()})
     say(f"autospace on {config.data}: {plan.n_layers} layers (channels {plan.channels}, strides {plan.strides}), "
         f"{cfg.rounds} rounds x {cfg.steps_per_round} steps, population {cfg.population}, K {cfg.k}, "
         f"seed {config.seed}")
@@ -168,55 +167,13 @@ def learn_space(config: LearnSpaceConfig, *, say: Say = _quiet, on_round: Callab
             on_round({**rec, "rounds": cfg.rounds})
 
     res = dea.run(train, valid, np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed), dev,
-                  checkpoint=ckpt, resume=config.resume, on_round=each_round, progress=config.progress)
+                  run_dir=config.run_dir, resume=config.resume, on_round=each_round, progress=config.progress,
+                  run_config={"data": config.data, "seed": config.seed})  # a spacenas.runs run dir
     res.space.meta.update({"data": config.data, "seed": config.seed})
     res.save(out)
     return res
 
 
-def prepare_run_dir(run_dir: str | None, resume: bool, config: dict[str, Any]) -> Path | None:
-    """Create (or, resuming, check) the run dir of a DEA run; return its checkpoint path."""
-    if not run_dir:
-        return None
-    d = Path(run_dir).expanduser()
-    try:
-        if resume:
-            if not d.is_dir():
-                raise SpacenasError(f"cannot resume: run dir {d} does not exist")
-            try:
-                stored = json.loads((d / CONFIG_FILE).read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise SpacenasError(f"cannot resume: cannot read {d / CONFIG_FILE} ({type(e).__name__})") from None
-            if stored != config:
-                diff = sorted(flat_diff(stored, config))
-                raise SpacenasError(f"cannot resume: run dir {d} holds a different run (differs in: "
-                                    f"{', '.join(diff)}); use the same options or another --run-dir")
-            if not (d / CHECKPOINT_FILE).is_file():
-                raise SpacenasError(f"cannot resume: no checkpoint in {d} (the run stopped before its first "
-                                    "round ended; start again without --resume after deleting the dir)")
-            return d / CHECKPOINT_FILE
-        d.mkdir(parents=True, exist_ok=True)
-        if (d / CONFIG_FILE).exists() or (d / CHECKPOINT_FILE).exists():
-            raise SpacenasError(f"run dir {d} already holds a run; use --resume to continue it, "
-                                "or choose another --run-dir")
-        (d / CONFIG_FILE).write_text(json.dumps(config, indent=1))
-    except OSError as e:
-        raise SpacenasError(f"cannot use run dir {d}: {e.strerror or e}") from None
-    return d / CHECKPOINT_FILE
-
-
-def flat_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        x, y = a.get(k), b.get(k)
-        if isinstance(x, dict) and isinstance(y, dict):
-            out += flat_diff(x, y, f"{prefix}{k}.")
-        elif x != y:
-            out.append(f"{prefix}{k}")
-    return out
-
-
-# ----- spacenas autospace-search ---------------------------------------------------------------
 def load_space_file(path: str):
     """:func:`load_layerwise` plus checks that every block text parses (one-line errors)."""
     from spacenas.nn.madds import block_cost
@@ -294,10 +251,7 @@ def search_layerwise(config: LayerwiseSearchConfig, *, say: Say = _quiet) -> dic
     """Search a layer-wise space as ``config`` says, train the found network on the full training
     set, and return ``{space, method, seed, data, blocks, arch, test_acc, madds, params, train_epochs,
     n_layers}``. ``say`` gets the status lines."""
-    from spacenas.nn.madds import network_cost
-    from spacenas.nn.open_cell_net import LayerwiseNet
     from spacenas.spaces.open_cell import irb_space
-    from spacenas.strategies.autospace.proxyless import accuracy, train_network
 
     search_fn = registry.get(registry.AUTOSPACE_METHODS, config.method, "method")
     if (config.space_file is None) == (not config.manual_irb):
@@ -323,6 +277,28 @@ def search_layerwise(config: LayerwiseSearchConfig, *, say: Say = _quiet) -> dic
     else:
         plan = make_plan(data, config.layers, opts["plan"], "manual-irb")
         space = irb_space(plan.n_layers, skippable=plan.skippable())
+    from spacenas.runs import RunDir
+
+    run_config = {"kind": "autospace-search", "method": config.method, "space": space.name,
+                  "cells": getattr(space, "layers", None), "plan": plan.model_dump(mode="json"), "data": config.data,
+                  "seed": config.seed, "budget": config.budget, "lam": config.lam,
+                  "train_epochs": config.train_epochs, "options": opts}
+    if config.run_dir is None:
+        return _search_work(config, search_fn, space, plan, data, train, valid, opts, dev, say)
+    with RunDir.open(config.run_dir, run_config, resume=config.resume) as rd:
+        if rd.result is not None:
+            return {k: v for k, v in rd.result.items() if k != "kind"}
+        res = _search_work(config, search_fn, space, plan, data, train, valid, opts, dev, say)
+        rd.finish(res, res["arch"])
+    return res
+
+
+def _search_work(config: LayerwiseSearchConfig, search_fn, space, plan, data, train, valid, opts, dev,
+                 say: Say) -> dict[str, Any]:
+    from spacenas.nn.madds import network_cost
+    from spacenas.nn.open_cell_net import LayerwiseNet
+    from spacenas.strategies.autospace.proxyless import accuracy, train_network
+
     rng, g = np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed)
     extra = {"lam": config.lam} if takes_lam(config.method) else {}
     blocks = search_fn(space, plan, train, valid, opts["method"], config.budget, rng, g, dev, config.progress, say,

@@ -29,8 +29,17 @@ bi-level estimate that the weight steps have not fitted) or ``train`` (the paper
 "its classification loss over the provided training dataset"; a fresh training batch, not the
 one of the weight step). The ``autospace-*`` presets use ``train``.
 
-``run(..., checkpoint=PATH)`` saves the state after every round and ``resume=True`` continues
-from it with an identical result (:mod:`~spacenas.strategies.autospace.checkpoint`).
+``run(..., run_dir=DIR)`` makes DIR a run dir (:mod:`spacenas.runs`, kind ``autospace``): one
+log line and a checkpoint (:meth:`AutoSpace.state_dict`) after every round, ``result.json`` and
+the learned space (``space.json``) at the end; ``resume=True`` continues from the checkpoint
+with an identical result.
+
+Checkpointed state (everything the next round depends on): the populations (cell text,
+fitness, ``n'(d)`` of every member), the total iteration count ``n``, the loss curve and the
+per-round log; the weights of the stem/head (:class:`LayerwiseNet`) and of every cached cell
+module (BN statistics included); the numpy generator's ``bit_generator.state`` and the torch
+generator's state; the two batch streams (:class:`BatchStream`). The weight optimizer is rebuilt
+every round and the fitness steps are plain SGD, so neither has state at a round boundary.
 
 The output is the top-K cells per layer by fitness (an offspring's inherited score counts;
 ties go to evaluated cells) as a :class:`LayerwiseSpace` (decisions =
@@ -58,12 +67,15 @@ from spacenas.nn.ops import init_parameters_
 from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch
 from spacenas.spaces.open_cell import IRB_REFERENCE, LayerwiseSpace, OpenCellSpace
-from spacenas.strategies.autospace.checkpoint import BatchStream, restore_run, save_run
+from spacenas.strategies.autospace.checkpoint import BatchStream
 from spacenas.strategies.autospace.math import count_compensation, momentum_update, tournament_select, within_madds
 from spacenas.strategies.autospace.proxyless import GatedSupernet, alpha_step, gate_grads, weight_step
 from spacenas.subspace import Subspace
 
 _HINT = "the learning rate may be too high (lower --set lr or arch_lr)"
+
+
+SPACE_FILE = "space.json"
 
 
 class AutoSpaceConfig(StrictModel):
@@ -214,21 +226,41 @@ class AutoSpace:
 
     # ----- the loop ----------------------------------------------------------------------
     def run(self, train: ImageTensorDataset, valid: ImageTensorDataset, rng: np.random.Generator,
-            generator: torch.Generator, device: str = "cpu", *, checkpoint: str | Path | None = None,
+            generator: torch.Generator, device: str = "cpu", *, run_dir: str | Path | None = None,
             resume: bool = False, on_round: Callable[[dict[str, Any]], None] | None = None,
-            progress: bool = False) -> AutoSpaceResult:
-        """Run the DEA. With ``checkpoint`` (a file path) the state is saved there after every
-        round; ``resume=True`` first restores it (into this object, ``rng`` and ``generator``)
-        and runs the remaining rounds: the result equals that of an uninterrupted run.
-        ``on_round(record)`` is called after every round (and its checkpoint)."""
+            progress: bool = False, run_config: dict[str, Any] | None = None) -> AutoSpaceResult:
+        """Run the DEA. With ``run_dir`` the state is checkpointed there after every round;
+        ``resume=True`` first restores it (into this object, ``rng`` and ``generator``) and runs
+        the remaining rounds: the result equals that of an uninterrupted run. ``run_config``:
+        more ``config.json`` entries (data, seed). ``on_round(record)`` is called after every
+        round (and its checkpoint)."""
+        from spacenas.runs import RunDir
+
+        if run_dir is None:
+            if resume:
+                raise SpacenasError("resuming the DEA needs its run dir")
+            return self._run(train, valid, rng, generator, device, None, on_round, progress, None)
+        config = {"kind": "autospace", "config": self.config.model_dump(mode="json"),
+                  "plan": self.plan.model_dump(mode="json"), **(run_config or {})}
+        with RunDir.open(run_dir, config, resume=resume) as rd:
+            if rd.result is not None:  # finished: its last checkpoint holds the final state
+                from spacenas.runs import CHECKPOINT, load_checkpoint
+
+                state = load_checkpoint(rd.path / CHECKPOINT)["run"]
+                return self._run(train, valid, rng, generator, device, None, on_round, progress, state)
+            res = self._run(train, valid, rng, generator, device, rd, on_round, progress, rd.state)
+            res.save(rd.path / SPACE_FILE)
+            rd.finish({"space_file": SPACE_FILE, "layers": res.space.layers, "fitness": res.fitness,
+                       "losses": res.losses, **(run_config or {})})
+        return res
+
+    def _run(self, train, valid, rng, generator, device, rd, on_round, progress, state) -> AutoSpaceResult:
         cfg = self.config
-        if resume:
-            if checkpoint is None:
-                raise SpacenasError("resuming the DEA needs the checkpoint path")
-            st = restore_run(self, checkpoint, train, valid, rng, generator, device, Member, RunState)
+        if state is not None:
+            st = self.load_state_dict(state, train, valid, rng, generator, device)
         else:
             st = RunState(self.initial_population(rng), BatchStream(train, cfg.batch_size, generator, device),
-                           BatchStream(valid, cfg.batch_size, generator, device))
+                          BatchStream(valid, cfg.batch_size, generator, device))
             self.cache = {}
             self.body = LayerwiseNet(self.plan, generator=generator).to(device)
         bar = tqdm(total=cfg.rounds, initial=st.next_round, desc="autospace rounds", unit="round",
@@ -237,8 +269,9 @@ class AutoSpace:
             for r in range(st.next_round, cfg.rounds):
                 self._round(r, st, rng, generator, device)
                 st.next_round = r + 1
-                if checkpoint is not None:
-                    save_run(self, checkpoint, st, rng, generator)
+                if rd is not None:
+                    rd.log(st.log[-1])
+                    rd.checkpoint(self.state_dict(st, rng, generator))
                 if on_round is not None:
                     on_round(st.log[-1])
                 bar.set_postfix(loss=f"{st.log[-1]['loss']:.3f}", refresh=False)
@@ -246,6 +279,42 @@ class AutoSpace:
         finally:
             bar.close()
         return self._result(st.pops, st.losses, st.log)
+
+    # ----- checkpointing (plain values and tensors; see the module docstring) ------------------
+    def state_dict(self, st: RunState, rng: np.random.Generator, generator: torch.Generator) -> dict[str, Any]:
+        """The DEA's state at a round boundary, with the run's state and generators."""
+        return {"next_round": st.next_round, "n_total": st.n_total, "losses": [float(x) for x in st.losses],
+                "log": st.log, "numpy_rng": rng.bit_generator.state, "torch_rng": generator.get_state(),
+                "pops": [[[m.text, float(m.fitness), int(m.iters)] for m in pop] for pop in st.pops],
+                "body": self.body.state_dict(),
+                "cache": [[l, t, m.state_dict()] for (l, t), m in self.cache.items()],
+                "streams": [st.tb.state_dict(), st.vb.state_dict()]}
+
+    def load_state_dict(self, state: dict[str, Any], train: ImageTensorDataset, valid: ImageTensorDataset,
+                        rng: np.random.Generator, generator: torch.Generator, device: str) -> RunState:
+        """Restore :meth:`state_dict` into this object, ``rng`` and ``generator``; the run state."""
+        if state["numpy_rng"]["bit_generator"] != rng.bit_generator.state["bit_generator"]:
+            raise SpacenasError(f"cannot resume: checkpoint uses {state['numpy_rng']['bit_generator']}, "
+                                f"rng is {rng.bit_generator.state['bit_generator']}")
+        self.body = LayerwiseNet(self.plan, generator=torch.Generator())  # weights: from the state
+        self.body.load_state_dict(state["body"])
+        self.body.to(device)
+        self.cache = {}
+        for l, text, sd in state["cache"]:
+            c_in, c_out, _, s = self.plan.layer_geometry(l)
+            m = make_block(text, c_in, c_out, s)
+            m.load_state_dict(sd)
+            self.cache[(int(l), text)] = m.to(device)
+        bs = self.config.batch_size
+        st = RunState([[Member(t, float(f), int(i)) for t, f, i in pop] for pop in state["pops"]],
+                      BatchStream(train, bs, generator, device), BatchStream(valid, bs, generator, device),
+                      n_total=int(state["n_total"]), losses=list(state["losses"]), log=list(state["log"]),
+                      next_round=int(state["next_round"]))
+        st.tb.load_state_dict(state["streams"][0])
+        st.vb.load_state_dict(state["streams"][1])
+        rng.bit_generator.state = state["numpy_rng"]
+        generator.set_state(state["torch_rng"])
+        return st
 
     def _round(self, r: int, st: RunState, rng: np.random.Generator, generator: torch.Generator,
                device: str) -> None:

@@ -276,6 +276,9 @@ class ADARTS(DARTS):
             out["discarded"] = not keeps_skip_rule(*self._last)
         return out
 
+    def text_space(self, supernet) -> str:
+        return factorized_space_of(supernet).name
+
     def on_epoch_end(self, epoch: int, supernet) -> bool:
         """Record the factorized text form of this epoch's arch (the loop logs the op part)."""
         changed = super().on_epoch_end(epoch, supernet)

@@ -229,6 +229,10 @@ class OneShotStrategy(ABC):
         """Text form of a derived arch for logs and the CLI (A-DARTS adds its activations)."""
         return supernet.space.format(arch)
 
+    def text_space(self, supernet: Supernet) -> str:
+        """Name of the space whose text form :meth:`describe` writes (``train --space``)."""
+        return supernet.space.name
+
     def penalty(self) -> torch.Tensor | None:
         terms = [p for k in sorted(self.params) if (p := self.mixer.penalty(self.params[k])) is not None]
         return torch.stack(terms).sum() if terms else None

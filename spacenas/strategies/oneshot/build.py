@@ -160,8 +160,8 @@ def run_oneshot(config: OneShotSearchConfig, *, callback: Callable[[dict[str, An
         if on_start is not None and main:
             on_start(built, dev, ctx)
         res = search(built.strategy, built.supernet, built.train, built.valid, built.loop, run_dir=config.run_dir,
-                     resume=config.resume, progress=config.progress, distributed=ctx,
-                     callback=callback)
+                     resume=config.resume, progress=config.progress, distributed=ctx, callback=callback,
+                     run_config={"data": config.data, "seed": config.seed, "options": config.options})
         return res, built, main
     finally:
         if ctx is not None:

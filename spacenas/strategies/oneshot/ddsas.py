@@ -29,7 +29,7 @@ from pydantic import Field
 
 from spacenas.config import StrictModel
 from spacenas.errors import SpacenasError, unknown
-from spacenas.spaces.base import SearchSpace
+from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.oneshot import ddsas_math as dm
 from spacenas.strategies.oneshot.base import Mixer, OneShotConfig, OneShotStrategy
 from spacenas.subspace import Subspace
@@ -101,15 +101,17 @@ class UCBSubspaceSampler:
         return Subspace(space, self.z[key])
 
     def state_dict(self) -> dict[str, Any]:
-        copy = lambda d: None if d is None else {k: v.copy() for k, v in d.items()}  # noqa: E731
-        return {"T": self.T, "t": copy(self.t), "saliency": copy(self.saliency), "allowed": copy(self.allowed),
-                "always": copy(self.always), "z": copy(self.z), "rng": self.rng.bit_generator.state}
+        """Plain values and tensors only (numpy arrays as tensors of the same dtype)."""
+        ten = lambda d: None if d is None else {k: torch.from_numpy(np.array(v, copy=True)) for k, v in d.items()}  # noqa: E731
+        return {"T": self.T, "t": ten(self.t), "saliency": ten(self.saliency), "allowed": ten(self.allowed),
+                "always": ten(self.always), "z": ten(self.z), "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, st: dict[str, Any]) -> None:
         self.T = int(st["T"])
+        arr = lambda v: v.numpy().copy() if torch.is_tensor(v) else np.array(v)  # noqa: E731
         for name in ("t", "saliency", "allowed", "always"):
-            setattr(self, name, {k: np.array(v) for k, v in st[name].items()})
-        self.z = None if st["z"] is None else {k: np.array(v) for k, v in st["z"].items()}
+            setattr(self, name, {k: arr(v) for k, v in st[name].items()})
+        self.z = None if st["z"] is None else {k: arr(v) for k, v in st["z"].items()}
         self.rng.bit_generator.state = st["rng"]
 
 
@@ -312,7 +314,8 @@ class DDSAS(OneShotStrategy):
     def extra_state(self) -> dict[str, Any]:
         return {"zeta": {k: v.detach().cpu().clone() for k, v in self.zeta.items()},
                 "sampler": self.sampler.state_dict(), "steps": self.steps, "space_epoch": self.space_epoch,
-                "derived": list(self.derived), "exploration": list(self.exploration)}
+                "derived": [[a.space, list(a.choices)] for a in self.derived],
+                "exploration": [float(x) for x in self.exploration]}
 
     def load_extra_state(self, st: dict[str, Any]) -> None:
         with torch.no_grad():
@@ -320,4 +323,5 @@ class DDSAS(OneShotStrategy):
                 self.zeta[k].copy_(v.to(self.device))
         self.sampler.load_state_dict(st["sampler"])
         self.steps, self.space_epoch = int(st["steps"]), int(st["space_epoch"])
-        self.derived, self.exploration = list(st["derived"]), list(st["exploration"])
+        self.derived = [Arch(sp, tuple(int(c) for c in ch)) for sp, ch in st["derived"]]
+        self.exploration = [float(x) for x in st["exploration"]]

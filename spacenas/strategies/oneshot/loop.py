@@ -9,7 +9,9 @@ with the mixing weights detached. Both orders come from one explicit ``torch.Gen
 seeded by ``config.seed``. After the epoch: the ``on_epoch_end`` hook (progressive stage
 switches; the weight optimizer is rebuilt when the supernet changed), derivation, one JSON
 line in ``run_dir/log.jsonl`` and a checkpoint ``run_dir/checkpoint.pt`` holding everything a
-resumed run needs to continue exactly as an uninterrupted one.
+resumed run needs to continue exactly as an uninterrupted one. The run dir (``kind: oneshot``;
+lock, refusals, atomic files, ``result.json`` + ``arch.txt`` at the end) is
+:class:`spacenas.runs.RunDir`'s.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from spacenas.config import Momentum, Seed, StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
 from spacenas.numerics import check_finite
+from spacenas.runs import CHECKPOINT, RunDir, load_checkpoint, plain_json
 from spacenas.spaces.base import Arch
 from spacenas.strategies.oneshot.base import OneShotStrategy
 from spacenas.strategies.oneshot.distributed import DistributedContext
@@ -119,12 +122,6 @@ def _make_optimizer(net: torch.nn.Module, c: LoopConfig, lr: float) -> torch.opt
     return torch.optim.SGD(params, lr=lr, momentum=c.momentum, weight_decay=c.weight_decay)
 
 
-def _save(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _run_meta(strategy: OneShotStrategy, supernet, c: LoopConfig) -> dict[str, Any]:
     """What a resumed run must share with the run that wrote the checkpoint."""
     cfg = strategy.config.model_dump(mode="json") if hasattr(strategy.config, "model_dump") else None
@@ -135,42 +132,15 @@ def _run_meta(strategy: OneShotStrategy, supernet, c: LoopConfig) -> dict[str, A
             "arch_shapes": {k: list(v) for k, v in supernet.arch_shapes().items()}}
 
 
-def _check_run_dir(out: Path | None, ckpt_path: Path | None, resume: bool, main: bool) -> bool:
-    """True when resuming; refuse to overwrite a run, or to 'resume' nothing (one-line errors)."""
-    if out is None:
-        if resume:
-            raise SpacenasError("resume needs a run dir (--run-dir) holding a checkpoint")
-        return False
-    if ckpt_path.exists() and not resume:
-        raise SpacenasError(f"{out} already holds a search checkpoint: pass --resume to continue it, "
-                            "or use a new run dir")
-    if resume and not ckpt_path.exists():
-        raise SpacenasError(f"nothing to resume: no {ckpt_path.name} in {out}")
-    if main:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SpacenasError(f"cannot create run dir {out}: {e.strerror or e}") from None
-    return resume
-
-
-def _check_meta(out: Path, ck: dict[str, Any], meta: dict[str, Any]) -> None:
-    old = ck.get("meta")
-    if old is None:
-        raise SpacenasError(f"cannot resume {out}: its checkpoint does not record the run's settings")
-    diff = sorted(k for k in meta if json.dumps(meta[k], sort_keys=True) != json.dumps(old.get(k), sort_keys=True))
-    if diff:
-        raise SpacenasError(f"cannot resume {out}: the checkpointed run differs in {', '.join(diff)} "
-                            "(resume with the original options, or use a new run dir)")
-
-
 def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: LoopConfig | dict | None = None,
            run_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
            distributed: DistributedContext | None = None,
-           callback: Callable[[dict[str, Any]], None] | None = None) -> OneShotResult:
+           callback: Callable[[dict[str, Any]], None] | None = None,
+           run_config: dict[str, Any] | None = None) -> OneShotResult:
     """Run the bi-level search; see the module docstring. ``distributed`` (optional) makes
     this one rank of a multi-process search (:mod:`.distributed`); ``callback`` receives each
-    epoch's log record (on rank 0)."""
+    epoch's log record (on rank 0). ``run_config``: more ``config.json`` entries (the names
+    the run was built from: data, seed, options), compared on resume like the rest."""
     from spacenas.config import build_config
     c = config if isinstance(config, LoopConfig) else build_config(LoopConfig, config, where="search")
     device, ctx = strategy.device, distributed
@@ -180,30 +150,51 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
     train, valid = _Data(train_data, device), _Data(valid_data, device)
     gen = torch.Generator().manual_seed(c.seed)
     out = Path(run_dir) if run_dir is not None else None
-    ckpt_path = out / "checkpoint.pt" if out is not None else None
-    history: list[dict[str, Any]] = []
-    start = 0
     if ctx:
         ctx.install(strategy)
     meta = _run_meta(strategy, raw, c)
-    resumed = _check_run_dir(out, ckpt_path, resume, main)
-    if resumed:
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)  # load_state_dict moves to device
-        _check_meta(out, ck, meta)
+    if out is None and resume:
+        raise SpacenasError("resume needs a run dir (--run-dir) holding a checkpoint")
+    rd, ck = None, None
+    if out is not None and main:
+        rd = RunDir.open(out, {"kind": "oneshot", **meta, **(run_config or {})}, resume=resume)
+        if rd.result is not None:
+            rd.close()
+            return _stored_result(rd.result, out)
+        ck = rd.state
+    elif out is not None and resume:  # other ranks read the checkpoint rank 0 has checked
+        ck = load_checkpoint(out / CHECKPOINT)["run"]
+    try:
+        return _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd, out, progress, callback)
+    finally:
+        if rd is not None:
+            rd.close()
+
+
+def _stored_result(res: dict[str, Any], out: Path) -> OneShotResult:
+    """The result of a finished run dir (``search(resume=True)`` on it)."""
+    from spacenas.runs import LOG
+
+    history = [json.loads(ln) for ln in (out / LOG).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    arch = Arch(res["arch_space_of_choices"], tuple(int(x) for x in res["arch_choices"]))
+    return OneShotResult(arch, res["arch"], history, res["scores"], res.get("benchmark"), str(out))
+
+
+def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd, out, progress, callback):
+    history: list[dict[str, Any]] = []
+    start = 0
+    if ck is not None:
         strategy.load_state_dict(ck["strategy"])
         strategy.replay_structure(raw)
         raw.load_state_dict(ck["supernet"])
         gen.set_state(ck["data_generator"])
-        history, start = ck["history"], int(ck["epoch"])
+        history, start = list(ck["history"]), int(ck["epoch"])
     strategy.setup(raw, c.epochs)
     net = ctx.wrap(raw) if ctx else raw
     opt = _make_optimizer(net, c, cosine_lr(min(start, c.epochs - 1), c.epochs, c.lr, c.lr_min))
-    if resumed:
+    if ck is not None:
         opt.load_state_dict(ck["weight_optimizer"])
     strategy.bind_weight_optimizer(opt)  # second-order DARTS reads its momentum; progressive carries it
-    if out is not None and main:
-        with open(out / "log.jsonl", "w") as f:  # keep exactly the checkpointed epochs
-            f.writelines(json.dumps(h) + "\n" for h in history)
 
     per_epoch = -(-(train.n - train.n % world if world > 1 else train.n) // world // c.batch_size)
     eta = StepTimer((c.epochs - start) * min(per_epoch, c.max_steps or per_epoch), "search", enabled=main)
@@ -266,17 +257,23 @@ def search(strategy: OneShotStrategy, supernet, train_data, valid_data, config: 
             bar.set_postfix(msg)
             if callback is not None:
                 callback(rec)
-        if out is not None and main:
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            _save(ckpt_path, {"epoch": epoch + 1, "supernet": raw.state_dict(), "strategy": strategy.state_dict(),
-                              "weight_optimizer": opt.state_dict(), "data_generator": gen.get_state(),
-                              "history": history, "config": c.model_dump(), "meta": meta})
+        if rd is not None:  # the checkpoint first, then its log line (spacenas.runs)
+            rd.log(rec)
+            rd.checkpoint({"epoch": epoch + 1, "supernet": raw.state_dict(), "strategy": strategy.state_dict(),
+                           "weight_optimizer": opt.state_dict(), "data_generator": gen.get_state(),
+                           "history": plain_json(history)})
         if ctx:
             ctx.barrier()
     arch = strategy.derive(raw) if main else None
     if ctx:
         arch = ctx.broadcast(arch)
     scores = {k: s.cpu().tolist() for k, s in strategy.scores().items()}
-    return OneShotResult(arch, strategy.describe(raw, arch), history, scores,
-                         _benchmark(raw.space.name, c.dataset, arch), str(out) if out is not None else None)
+    res = OneShotResult(arch, strategy.describe(raw, arch), history, scores,
+                        _benchmark(raw.space.name, c.dataset, arch), str(out) if out is not None else None)
+    if rd is not None:
+        rd.finish({"method": rd.config["method"], "space": raw.space.name, "arch_space": strategy.text_space(raw),
+                   "arch": res.arch_text, "arch_choices": list(arch.choices), "arch_space_of_choices": arch.space,
+                   "epochs": c.epochs, "seed": c.seed, "dataset": c.dataset, "benchmark": res.benchmark,
+                   "scores": scores, "final": {k: v for k, v in (history[-1] if history else {}).items()
+                                               if k not in ("mixing", "arch")}}, res.arch_text)
+    return res

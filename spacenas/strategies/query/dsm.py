@@ -252,3 +252,29 @@ class DSMNAS(QueryStrategy):
         self._graph = None  # derived data, rebuilt on demand
         self._terms = None  # autograd graph of the pending child: recomputed in tell()
         return super().state_dict()
+
+    def extra_state(self) -> dict[str, Any]:
+        pend = None
+        if self.pending is not None:
+            k, actions, beta = self.pending
+            pend = [int(k), None if actions is None else [int(a) for a in actions], list(beta.choices)]
+        return {"scores": [[list(k), v] for k, v in self.scores.items()],
+                "centers": [list(a.choices) for a in self.centers], "center_scores": list(self.center_scores),
+                "tgen": self.tgen.get_state(), "controller": self.controller.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "baseline_value": self.baseline_value,
+                "pending": pend, "n_updates": self.n_updates, "n_replacements": self.n_replacements,
+                "n_init_redraws": self.n_init_redraws}
+
+    def load_extra_state(self, st: dict[str, Any]) -> None:
+        self.scores = {tuple(int(x) for x in k): float(v) for k, v in st["scores"]}
+        self.centers = [self.arch_of(c) for c in st["centers"]]
+        self.center_scores = [None if s is None else float(s) for s in st["center_scores"]]
+        self.tgen.set_state(st["tgen"])
+        self.controller.load_state_dict(st["controller"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.baseline_value = st["baseline_value"]
+        p = st["pending"]
+        self.pending = None if p is None else (int(p[0]), p[1], self.arch_of(p[2]))
+        self.n_updates, self.n_replacements, self.n_init_redraws = (
+            int(st["n_updates"]), int(st["n_replacements"]), int(st["n_init_redraws"]))
+        self._graph = self._terms = None

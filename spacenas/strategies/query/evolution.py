@@ -19,6 +19,7 @@ the benchmark authors' REA runs (``--ea_population 10 --ea_sample_size 3``). The
 is the best architecture ever evaluated (``QueryStrategy.best``), as in Real et al.
 """
 from __future__ import annotations
+from typing import Any
 
 from collections import deque
 from collections.abc import Sequence
@@ -105,3 +106,9 @@ class RegularizedEvolution(QueryStrategy):
         self.population.append((arch, float(result.score)))
         while len(self.population) > self.config.population_size:
             self.population.popleft()  # aging: the oldest dies
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"population": [[list(a.choices), float(s)] for a, s in self.population]}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.population = deque((self.arch_of(c), float(s)) for c, s in state["population"])

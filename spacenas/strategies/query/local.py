@@ -18,6 +18,7 @@ search benchmarks"), Algorithm 1, continued with restarts until the budget runs 
 The final answer is the best architecture evaluated (``QueryStrategy.best``).
 """
 from __future__ import annotations
+from typing import Any
 
 from pydantic import Field
 
@@ -107,3 +108,17 @@ class LocalSearch(QueryStrategy):
         if self.current is None and self.pending_start == arch:
             self._set_current(arch)
             self.pending_start = None
+
+    def extra_state(self) -> dict[str, Any]:
+        arch = lambda a: None if a is None else list(a.choices)  # noqa: E731
+        return {"scores": [[list(k), v] for k, v in self.scores.items()], "current": arch(self.current),
+                "neighbours": [list(a.choices) for a in self.neighbours], "next_neighbour": self.next_neighbour,
+                "pending_start": arch(self.pending_start), "n_moves": self.n_moves, "n_restarts": self.n_restarts}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        arch = lambda c: None if c is None else self.arch_of(c)  # noqa: E731
+        self.scores = {tuple(int(x) for x in k): float(v) for k, v in state["scores"]}
+        self.current, self.pending_start = arch(state["current"]), arch(state["pending_start"])
+        self.neighbours = [self.arch_of(c) for c in state["neighbours"]]
+        self.next_neighbour, self.n_moves, self.n_restarts = (
+            int(state["next_neighbour"]), int(state["n_moves"]), int(state["n_restarts"]))

@@ -20,6 +20,7 @@ best feasible arch by score; the run's answer in a multi-objective run is the Pa
 everything evaluated (:func:`spacenas.evaluators.multiobjective.front_report`).
 """
 from __future__ import annotations
+from typing import Any
 
 from collections import deque
 from collections.abc import Sequence
@@ -105,6 +106,13 @@ class MOEvolution(RegularizedEvolution):
         self.population.append((arch, vec, is_feasible(result)))
         while len(self.population) > self.config.population_size:
             self.population.popleft()
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"population": [[list(a.choices), list(v), bool(f)] for a, v, f in self.population]}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.population = deque((self.arch_of(c), tuple(float(x) for x in v), bool(f))
+                                for c, v, f in state["population"])
 
     def best(self) -> tuple[Arch, Result]:
         """The best feasible arch by score (the best infeasible one if none is feasible)."""

@@ -1,6 +1,8 @@
 """Random search: uniform samples from the space, never repeating an arch while unseen ones remain."""
 from __future__ import annotations
 
+from typing import Any
+
 from spacenas.config import StrictModel
 from spacenas.spaces.base import Arch
 from spacenas.strategies.base import QueryStrategy
@@ -26,3 +28,9 @@ class RandomSearch(QueryStrategy):
                 break
         self._proposed.add(arch.choices)
         return arch
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"proposed": sorted(list(c) for c in self._proposed)}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self._proposed = {tuple(int(x) for x in c) for c in state["proposed"]}

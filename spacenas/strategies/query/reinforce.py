@@ -24,6 +24,7 @@ NB201 scripts swept {0.001, 0.01, 0.02, 0.1, 0.2, 0.5}. The final answer is the 
 architecture sampled (``QueryStrategy.best``), as in the NB201 baseline.
 """
 from __future__ import annotations
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -132,3 +133,13 @@ class Reinforce(QueryStrategy):
         reinforce_loss(self.policy.masked_logits(), choices, adv).backward()
         self.optimizer.step()
         check_finite(self.policy, "policy logits", f"query {len(self.history)}", "lower --set lr")
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "torch_gen": self.torch_gen.get_state(), "baseline": self.baseline}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.torch_gen.set_state(state["torch_gen"])
+        self.baseline = state["baseline"]
