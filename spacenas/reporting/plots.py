@@ -29,7 +29,7 @@ def best_so_far(events: list[dict], grid: np.ndarray) -> np.ndarray:
 
 def curves(runs: list[RunResult], dataset: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Budget grid and ``{method: array [n_runs, len(grid)]}`` for one dataset."""
-    rs = [r for r in runs if r.dataset == dataset and r.run_dir]
+    rs = [r for r in runs if str(r.dataset) == dataset and r.run_dir]
     budget = max(r.budget for r in rs)
     grid = np.arange(1, int(math.ceil(budget)) + 1, dtype=float) if budget <= 5000 else np.linspace(0, budget, 1001)
     by: dict[str, list[np.ndarray]] = {}
@@ -56,14 +56,14 @@ def plot_dataset(runs: list[RunResult], dataset: str, path: Path) -> Path:
         tail = mean[grid >= 0.1 * grid[-1]]
         if np.any(~np.isnan(tail)):
             lows.append(np.nanmin(tail))
-    opt = next((r.optimum_test for r in runs if r.dataset == dataset and r.optimum_test is not None), None)
+    opt = next((r.optimum_test for r in runs if str(r.dataset) == dataset and r.optimum_test is not None), None)
     if opt is not None:
         ax.axhline(opt, color="k", ls="--", lw=1, label=f"optimum {opt:.2f}")
     if lows:
         top = opt if opt is not None else max(np.nanmax(np.nanmean(c, axis=0)) for c in cs.values())
         low = min(lows)
         ax.set_ylim(low - 0.05 * (top - low + 1e-9), top + 0.1 * (top - low + 1e-9))
-    metric = next((r.search_metric for r in runs if r.dataset == dataset), "valid")
+    metric = next((r.search_metric for r in runs if str(r.dataset) == dataset), "valid")
     ax.set_xlabel("budget spent (queries)")
     ax.set_ylabel("test accuracy (%) of best-so-far arch")
     ax.set_title(f"{dataset}: best so far by {metric} accuracy (mean +- s.e. over seeds)", fontsize=10)
