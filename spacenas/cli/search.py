@@ -120,9 +120,12 @@ def print_query_result(res) -> None:
     else:
         print(f"found    {res.arch}")
         print(f"         valid {fmt(res.valid, n)}  test {fmt(res.test, n)}")
-    print(f"optimum  {res.optimum_test_arch}")
-    print(f"         test {fmt(res.optimum_test, n)} (best valid in the table: {fmt(res.optimum_valid, n)})")
-    print(f"gap      {fmt(res.gap, n)} (optimum test - found test)")
+    if res.optimum_test_arch is None:  # an evaluator without a table (e.g. a plugin's)
+        print("optimum  n/a: no table optimum for this space (no gap)")
+    else:
+        print(f"optimum  {res.optimum_test_arch}")
+        print(f"         test {fmt(res.optimum_test, n)} (best valid in the table: {fmt(res.optimum_valid, n)})")
+        print(f"gap      {fmt(res.gap, n)} (optimum test - found test)")
     if res.objectives:
         print_front(res)
 
