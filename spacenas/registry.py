@@ -227,7 +227,7 @@ def register_space(name: str, cls_or_factory: Any, description: str = "") -> Non
     """Register a search space: ``cls_or_factory()`` returns a :class:`~spacenas.spaces.base.SearchSpace`
     whose ``name`` is ``name``."""
     declared = getattr(cls_or_factory, "name", name) if isinstance(cls_or_factory, type) else name
-    if declared != name:
+    if declared != name and name not in BUILTIN_SPACES:  # (a built-in name: _add says so)
         raise SpacenasError(f"cannot register space {name!r}: {cls_or_factory.__name__}.name is {declared!r}; "
                             "they must agree (archs carry the space name)")
     _add(SPACES, name, cls_or_factory, "space", BUILTIN_SPACES)
