@@ -176,3 +176,19 @@ def test_without_the_presets_package_a_preset_is_a_one_line_error(capsys, monkey
     monkeypatch.setitem(sys.modules, "spacenas.presets", None)  # import fails like a missing module
     rc, _, err = run(capsys, "search", "--preset", "paper", "--method", "random")
     assert rc == 2 and err == "spacenas: error: presets not available\n"
+
+
+def test_derived_keys_of_a_kind_are_ignored_but_only_for_that_kind(capsys, tmp_path):
+    doc = {"kind": "oneshot", "method": "darts", "epochs": 2, "arch_shapes": {"alpha": [6, 5]}}
+    cfg = resolved(capsys, "search", "--config", write(tmp_path / "config.json", json.dumps(doc)))
+    assert (cfg["method"], cfg["epochs"]) == ("darts", 2)
+    doc["kind"] = "query"
+    rc, _, err = run(capsys, "search", "--config", write(tmp_path / "q.json", json.dumps(doc)), "--print-config")
+    assert rc == 2 and "unknown key 'arch_shapes'" in err
+
+
+def test_list_keeps_plain_argparse(capsys):
+    rc, _, err = run(capsys, "list")
+    assert rc == 2 and "required: what" in err
+    rc, _, err = run(capsys, "list", "spaces", "--config", "x.yaml")
+    assert rc == 2 and "unrecognized arguments: --config" in err

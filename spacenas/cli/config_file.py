@@ -40,6 +40,10 @@ BOOKKEEPING = frozenset({"kind", "version", "spacenas_version", "format", "creat
 KIND_COMMANDS = {"query": "search", "supernet": "search", "oneshot": "search", "train": "train",
                  "autospace": "autospace", "autospace-search": "autospace-search", "sweep": "sweep"}
 
+#: run-dir config.json keys that are derived from the options (recomputed by the run), per kind:
+#: accepted and ignored by name
+DERIVED = {"oneshot": frozenset({"arch_shapes"})}
+
 #: run-dir config.json keys with another name than the flag, per subcommand
 RUN_KEYS = {
     "search": {"method_config": "set"},
@@ -124,8 +128,10 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse ``argv``: the subcommand's flags over ``--config`` over ``--preset`` over the defaults."""
-    cmds = {name: prepare(name, sp) for name, sp in subcommands(parser).items()}
+    cmds = {name: prepare(name, sp) for name, sp in subcommands(parser).items() if name not in NOT_CONFIGURABLE}
     ns = parser.parse_args(argv)
+    if ns.command not in cmds:  # list: plain argparse, defaults included
+        return ns
     cmd = cmds[ns.command]
     given = {k: v for k, v in vars(ns).items() if k in cmd.actions}
     top = {k: v for k, v in vars(ns).items() if k not in cmd.actions}
@@ -233,7 +239,7 @@ def convert(cmd: Command, raw: dict[str, Any], where: str) -> dict[str, Any]:
                                 f"not 'spacenas {cmd.name}'")
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in BOOKKEEPING:
+        if key in BOOKKEEPING or key in DERIVED.get(str(kind), ()):
             continue
         dest = cmd.keys.get(str(key).replace("-", "_"))
         if dest is None or dest in OWN:
