@@ -337,4 +337,5 @@ def dump(cmd_name: str, parser: argparse.ArgumentParser, args: argparse.Namespac
     import yaml
 
     body = yaml.safe_dump(resolved(cmd_name, parser, args), sort_keys=False, default_flow_style=False)
-    return f"# spacenas {cmd_name}: resolved config (use with --config FILE.yaml)\n{body}"
+    return (f"# spacenas {cmd_name}: resolved config (use with --config FILE.yaml); null: the default, "
+            f"which may depend on the space or method\n{body}")
