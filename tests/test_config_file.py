@@ -192,3 +192,21 @@ def test_list_keeps_plain_argparse(capsys):
     assert rc == 2 and "required: what" in err
     rc, _, err = run(capsys, "list", "spaces", "--config", "x.yaml")
     assert rc == 2 and "unrecognized arguments: --config" in err
+
+
+def test_a_preset_in_the_recipes_schema(capsys, monkeypatch):
+    """The shape of spacenas.presets' files: kind, options, data (a query preset's table data set) and
+    provenance keys (ignored in the --preset layer, and only there)."""
+    preset = {"name": "p", "title": "t", "paper": "x", "kind": "query", "space": "nb201", "method": "dsm",
+              "data": "cifar100", "budget": 40, "options": {"radius": 3}, "sources": {"radius": "paper"},
+              "other": {}, "reported": [{"value": "1"}], "reproduces": [], "needs": None, "required": []}
+    monkeypatch.setitem(sys.modules, "spacenas.presets", types.SimpleNamespace(load_preset=lambda name: dict(preset)))
+    cfg = resolved(capsys, "search", "--preset", "p")
+    assert (cfg["method"], cfg["dataset"], cfg["budget"], cfg["set"]) == ("dsm", "cifar100", 40, {"radius": 3})
+    train = {"name": "r", "kind": "train", "space": "darts", "data": "cifar10", "options": {"epochs": 600},
+             "sources": {}, "required": ["arch"]}
+    monkeypatch.setitem(sys.modules, "spacenas.presets", types.SimpleNamespace(load_preset=lambda name: dict(train)))
+    cfg = resolved(capsys, "train", "--preset", "r", "--arch", "a.txt")
+    assert (cfg["space"], cfg["data"], cfg["set"]) == ("darts", "cifar10", {"epochs": 600})
+    rc, _, err = run(capsys, "search", "--preset", "r", "--print-config")
+    assert rc == 2 and "use it with 'spacenas train'" in err

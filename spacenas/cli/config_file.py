@@ -44,11 +44,19 @@ KIND_COMMANDS = {"query": "search", "supernet": "search", "oneshot": "search", "
 #: accepted and ignored by name
 DERIVED = {"oneshot": frozenset({"arch_shapes"})}
 
-#: run-dir config.json keys with another name than the flag, per subcommand
+#: keys of a preset file (:mod:`spacenas.presets`) that describe the recipe (provenance, the paper's
+#: numbers): accepted and ignored by name in the --preset layer only
+PRESET_INFO = frozenset({"name", "title", "paper", "sources", "other", "required", "reported", "reproduces",
+                         "needs", "notes", "ours"})
+
+#: run-dir config.json / preset keys with another name than the flag, per subcommand
 RUN_KEYS = {
     "search": {"method_config": "set"},
-    "train": {"dataset": "data", "overrides": "set"},
+    "train": {"dataset": "data", "overrides": "set", "options": "set"},
 }
+
+#: keys whose flag depends on the kind: a query run's (or preset's) ``data`` is the table's data set
+KIND_KEYS = {"query": {"data": "dataset"}}
 
 #: subcommands that take --config / --preset / --print-config (every one but ``list``)
 NOT_CONFIGURABLE = frozenset({"list"})
@@ -137,7 +145,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     top = {k: v for k, v in vars(ns).items() if k not in cmd.actions}
     layers: list[tuple[str, dict[str, Any]]] = []
     if given.get("preset") is not None:
-        layers.append((f"preset {given['preset']!r}", read_preset(given["preset"])))
+        layers.append((f"preset {given['preset']!r}", strip_preset_info(read_preset(given["preset"]))))
     if given.get("config") is not None:
         layers.append((f"config file {given['config']}", read_file(given["config"])))
     values = dict(cmd.defaults)
@@ -210,6 +218,10 @@ def read_preset(name: str) -> dict[str, Any]:
     return data
 
 
+def strip_preset_info(preset: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in preset.items() if k not in PRESET_INFO}
+
+
 # ----- converting a file's values to what the flags give ----------------------------------------------
 def is_key_value(a: argparse.Action) -> bool:
     return isinstance(a, argparse._AppendAction) and "KEY=VALUE" in str(a.metavar or "")
@@ -241,6 +253,7 @@ def convert(cmd: Command, raw: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in raw.items():
         if key in BOOKKEEPING or key in DERIVED.get(str(kind), ()):
             continue
+        key = KIND_KEYS.get(str(kind), {}).get(key, key)
         dest = cmd.keys.get(str(key).replace("-", "_"))
         if dest is None or dest in OWN:
             allowed = sorted({cmd.canonical[d] for d in cmd.actions if d not in OWN})
