@@ -2,6 +2,11 @@
 
 Entries are ``"module:attribute"`` strings imported on first use: adding a component is one
 line here, and importing spacenas does not import every strategy.
+
+Plugins (a user's own spaces, ask/tell strategies and evaluators) add entries through the public
+registration API: :func:`register_space`, :func:`register_method`, :func:`register_evaluator`
+(their entries are the objects themselves). :mod:`spacenas.plugins` loads plugins from entry points
+(group ``spacenas.plugins``) and ``--plugin module:attr``; see ``docs/extending.md``.
 """
 from __future__ import annotations
 
@@ -125,7 +130,9 @@ DEVICE_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def _load(target: str) -> Any:
+def _load(target: Any) -> Any:
+    if not isinstance(target, str):  # registered by a plugin: the object itself
+        return target
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -190,3 +197,79 @@ def default_budget(space: str) -> int:
         raise SpacenasError(f"no default budget for space {space!r}; pass --budget (defaults exist for: "
                             f"{', '.join(DEFAULT_BUDGETS)})")
     return DEFAULT_BUDGETS[space]
+
+
+# ----- registration API (plugins) ---------------------------------------------------------------
+#: names in the tables before any plugin registered (a plugin may not replace them)
+BUILTIN_SPACES = frozenset(SPACES)
+BUILTIN_METHODS = frozenset({*QUERY_STRATEGIES, *ONESHOT_STRATEGIES, *AUTOSPACE_METHODS})
+
+
+def _check_name(name: Any, kind: str) -> None:
+    if not isinstance(name, str) or not name or any(c.isspace() or c in ",=:" for c in name):
+        raise SpacenasError(f"bad {kind} name {name!r}: a non-empty name without spaces, ',', '=' or ':'")
+
+
+def _add(table: dict[str, Any], name: str, obj: Any, kind: str, builtin: frozenset[str]) -> None:
+    """``table[name] = obj``; a built-in name or another object under the same name is an error
+    (registering the same object again is a no-op, so loading a plugin twice is harmless)."""
+    _check_name(name, kind)
+    if name in builtin:
+        raise SpacenasError(f"cannot register {kind} {name!r}: that name is built in "
+                            f"(built-in {kind}s: {', '.join(sorted(builtin))}); choose another name")
+    if name in table and table[name] is not obj:
+        raise SpacenasError(f"cannot register {kind} {name!r}: already registered by a plugin "
+                            f"({table[name]!r})")
+    if not callable(obj):
+        raise SpacenasError(f"cannot register {kind} {name!r}: {obj!r} is not a class or factory")
+    table[name] = obj
+
+
+def register_space(name: str, cls_or_factory: Any, description: str = "") -> None:
+    """Register a search space: ``cls_or_factory()`` returns a :class:`~spacenas.spaces.base.SearchSpace`
+    whose ``name`` is ``name``."""
+    declared = getattr(cls_or_factory, "name", name) if isinstance(cls_or_factory, type) else name
+    if declared != name and name not in BUILTIN_SPACES:  # (a built-in name: _add says so)
+        raise SpacenasError(f"cannot register space {name!r}: {cls_or_factory.__name__}.name is {declared!r}; "
+                            "they must agree (archs carry the space name)")
+    _add(SPACES, name, cls_or_factory, "space", BUILTIN_SPACES)
+    SPACE_DESCRIPTIONS[name] = description
+
+
+def register_method(name: str, cls: Any, description: str = "") -> None:
+    """Register an ask/tell search method: a :class:`~spacenas.strategies.base.QueryStrategy`
+    subclass, built as ``cls(space, seed=..., config=options)``."""
+    _add(QUERY_STRATEGIES, name, cls, "method", BUILTIN_METHODS)
+    METHOD_DESCRIPTIONS[name] = description
+
+
+def register_evaluator(space: str, factory: Any, description: str = "", default_budget: int | None = None) -> None:
+    """Register the query evaluator of ``space`` (a built-in or registered space):
+    ``factory(dataset, search_metric)`` returns an :class:`~spacenas.evaluators.base.Evaluator`
+    (``search_metric`` is ``"valid"`` unless the user asks for another). ``default_budget`` is used
+    when a search gives no ``--budget``. Hardware constraints and objectives stay nb201-only."""
+    _check_name(space, "space")
+    if space not in SPACES:
+        raise unknown("space", space, sorted(SPACES))
+    if not callable(factory):
+        raise SpacenasError(f"cannot register the evaluator of {space!r}: {factory!r} is not callable")
+
+    def make(dataset: str, search_metric: str = "valid", constraints=(), objectives=None):
+        if constraints or objectives:
+            raise SpacenasError(f"constraints and objectives are for the nb201 table, not for space {space!r}")
+        return factory(dataset, search_metric)
+
+    make.factory = factory  # type: ignore[attr-defined]  (the same factory again: a no-op)
+    old = TABLES.get(space)
+    if old is not None and getattr(old, "factory", None) is factory:
+        return
+    _add(TABLES, space, make, "evaluator of space", frozenset(k for k, v in TABLES.items() if isinstance(v, str)))
+    EVALUATOR_DESCRIPTIONS[space] = description
+    if default_budget is not None:
+        if isinstance(default_budget, bool) or not isinstance(default_budget, int) or default_budget <= 0:
+            raise SpacenasError(f"bad default_budget {default_budget!r} for space {space!r}: a positive integer")
+        DEFAULT_BUDGETS[space] = default_budget
+
+
+#: one line per registered evaluator (``spacenas list spaces`` shows the space's own description)
+EVALUATOR_DESCRIPTIONS: dict[str, str] = {}

@@ -223,10 +223,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _run_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int,
-              supernet_cache: str | None = None) -> dict[str, Any]:
+              supernet_cache: str | None = None, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run (or skip, or resume) one spec in ``run_dir``; returns the result as a dict. A finished
     run returns its result, a checkpointed one resumes, one killed before its first checkpoint
-    starts over (:class:`spacenas.runs.RunDir`)."""
+    starts over (:class:`spacenas.runs.RunDir`). ``plugins``: loaded first (a spawned worker
+    starts with the built-ins only)."""
+    _load_plugins(plugins)
     d = Path(run_dir)
     resume = (d / CONFIG).exists()
     spec = RunSpec(**spec_d)
@@ -249,8 +251,16 @@ def sweep_oneshot(spec: RunSpec, run_dir: str | Path, resume: bool = False, prog
     return read_json(Path(run_dir) / RESULT_FILE, "run result")
 
 
-def _pretrain_task(spec_d: dict[str, Any], cache: str) -> None:
+def _load_plugins(plugins: tuple[str, ...]) -> None:
+    if plugins:
+        from spacenas.plugins import load_plugins
+
+        load_plugins(plugins)
+
+
+def _pretrain_task(spec_d: dict[str, Any], cache: str, plugins: tuple[str, ...] = ()) -> None:
     """Train the supernet of a spec's (dataset, seed) into ``cache`` (a no-op when it exists)."""
+    _load_plugins(plugins)
     make_supernet_run_evaluator(RunSpec(**spec_d), cache).ensure_trained()
 
 
@@ -268,13 +278,17 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
           ray: str | None = None, checkpoint_every: int = 25, progress: bool = True,
           constraints: tuple[str, ...] | list[str] = (), objectives: str | None = None,
           weights: str | None = None, supernet: dict[str, Any] | None = None, data_dir: str | None = None,
-          device: str = "cpu") -> SweepSummary:
+          device: str = "cpu", plugins: tuple[str, ...] | list[str] = ()) -> SweepSummary:
     """Run methods x datasets x seeds; see the module docstring. ``options``: per-method options;
     ``constraints`` / ``objectives`` / ``weights``: the same for every run (see :class:`RunSpec`).
 
     Supernet spaces (mobilenet; ``supernet``, ``data_dir``, ``device`` as in :class:`RunSpec`): one
     supernet per (dataset, seed) is trained first (in parallel over ``workers``), cached in
-    ``out/<dataset>/supernets/seed-<N>.pt``, and shared by every method's run of that seed."""
+    ``out/<dataset>/supernets/seed-<N>.pt``, and shared by every method's run of that seed.
+
+    ``plugins``: ``module:attr`` plugins (:mod:`spacenas.plugins`) that every worker loads first."""
+    plugins = tuple(plugins)
+    _load_plugins(plugins)
     constraints = tuple(constraints)
     options = options or {}
     if budget is None:  # one-shot runs have no query budget (epochs are a method option)
@@ -320,10 +334,10 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
 def _sweep(out: Path, specs: list[RunSpec], checkpoint_every: int, sn: bool, workers: int | None,
            ray: str | None, progress: bool) -> SweepSummary:
     tasks = [(asdict(sp), str(run_dir_of(out, sp)), checkpoint_every,
-              str(supernet_cache_of(out, sp.dataset, sp.seed)) if sn else None) for sp in specs]
+              str(supernet_cache_of(out, sp.dataset, sp.seed)) if sn else None, plugins) for sp in specs]
     if sn:  # one supernet per (dataset, seed) that an unfinished run needs, before the runs share it
         need = {t[3]: t[0] for t in tasks if not (Path(t[1]) / RESULT).exists()}
-        _run_pool(_pretrain_task, [(d, cache) for cache, d in need.items()], workers or _cpus(), progress,
+        _run_pool(_pretrain_task, [(d, cache, plugins) for cache, d in need.items()], workers or _cpus(), progress,
                   "supernets", "net")
     skipped = sum((Path(t[1]) / RESULT).exists() for t in tasks)
     if ray:
@@ -471,6 +485,6 @@ def _run_ray(tasks: list[tuple], address: str, workers: int | None, progress: bo
 
 
 def _ray_task(spec_d: dict[str, Any], run_dir: str, checkpoint_every: int,
-              supernet_cache: str | None = None) -> dict[str, Any]:
+              supernet_cache: str | None = None, plugins: tuple[str, ...] = ()) -> dict[str, Any]:
     _init_worker()
-    return _run_task(spec_d, run_dir, checkpoint_every, supernet_cache)
+    return _run_task(spec_d, run_dir, checkpoint_every, supernet_cache, plugins)

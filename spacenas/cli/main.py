@@ -14,7 +14,7 @@ import logging
 import sys
 
 from spacenas import __version__
-from spacenas.cli import autospace, report, search, show, sweep, train
+from spacenas.cli import autospace, config_file, report, search, show, sweep, train
 from spacenas.cli import list as list_cmd
 from spacenas.cli.options import Parser
 from spacenas.errors import SpacenasError
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     sub.required = True
     for name, (help_, add_arguments, _) in COMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help_))
+        sp = sub.add_parser(name, help=help_)
+        add_arguments(sp)
+        config_file.add_arguments(sp, files=name not in config_file.NOT_CONFIGURABLE)
     return p
 
 
@@ -88,8 +90,15 @@ def interrupt_hint(run_dir: str | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = None
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = config_file.parse(parser, argv)  # flags over --config over --preset over defaults
         setup_logging(args.quiet, args.verbose)
+        if getattr(args, "print_config", False):
+            print(config_file.dump(args.command, config_file.subcommands(parser)[args.command], args), end="")
+            return 0
+        from spacenas.plugins import load_plugins
+
+        load_plugins(args.plugin or ())  # entry points (group spacenas.plugins), then --plugin
         fresh = None  # no --run-dir: a fresh runs/<kind>-<method>-<time>, named on the last line
         if hasattr(args, "run_dir") and args.run_dir is None and not getattr(args, "resume", False):
             from spacenas.runs import fresh_run_dir

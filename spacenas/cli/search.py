@@ -129,9 +129,12 @@ def print_query_result(res) -> None:
         if (res.constraints or res.objectives) and res.metrics:  # the found arch's hardware cost
             from spacenas.evaluators.units import hardware_line
             print(f"         {hardware_line(res.metrics, res.constraints, res.dataset)}")
-    print(f"optimum  {res.optimum_test_arch}")
-    print(f"         test {fmt(res.optimum_test, n)} (best valid in the table: {fmt(res.optimum_valid, n)})")
-    print(f"gap      {fmt(res.gap, n)} (optimum test - found test)")
+    if res.optimum_test_arch is None:  # an evaluator without a table (e.g. a plugin's)
+        print("optimum  n/a: no table optimum for this space (no gap)")
+    else:
+        print(f"optimum  {res.optimum_test_arch}")
+        print(f"         test {fmt(res.optimum_test, n)} (best valid in the table: {fmt(res.optimum_valid, n)})")
+        print(f"gap      {fmt(res.gap, n)} (optimum test - found test)")
     if res.objectives:
         print_front(res)
 

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     summ = sweep(args.out, args.methods, datasets, args.seeds, budget=args.budget, space=args.space, **sn,
                  search_metric=args.search_metric, options=opts, workers=args.workers, ray=args.ray,
                  checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                 constraints=tuple(args.constraints or ()), objectives=args.objectives, weights=args.weights)
+                 constraints=tuple(args.constraints or ()), objectives=args.objectives, weights=args.weights,
+                 plugins=tuple(args.plugin or ()))  # pool workers load them too
     print(f"{summ.total} runs in {summ.out} ({summ.skipped} already finished, {summ.total - summ.skipped} run now)")
     print(f"next: spacenas report {summ.out}")
     return 0

@@ -1,0 +1,212 @@
+"""--config FILE (YAML, TOML, JSON, a run dir's config.json), --preset, --print-config."""
+import json
+import sys
+import types
+
+import pytest
+import yaml
+
+from spacenas.cli.main import main
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def resolved(capsys, *argv) -> dict:
+    rc, out, err = run(capsys, *argv, "--print-config")
+    assert rc == 0, err
+    return yaml.safe_load(out)
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_print_config_round_trips_and_runs_the_same_search(capsys, tmp_path):
+    argv = ["search", "--method", "evolution", "--budget", "12", "--seed", "3", "--set", "population_size=6",
+            "--no-progress"]
+    cfg = resolved(capsys, *argv)
+    assert cfg["method"] == "evolution" and cfg["budget"] == 12 and cfg["seed"] == 3
+    assert cfg["set"] == {"population_size": 6} and cfg["space"] == "nb201" and cfg["json"] is False
+    f = write(tmp_path / "s.yaml", yaml.safe_dump(cfg))
+    assert resolved(capsys, "search", "--config", f) == cfg
+    rc1, out1, _ = run(capsys, *argv)
+    rc2, out2, _ = run(capsys, "search", "--config", f)
+    assert rc1 == rc2 == 0 and out1 == out2 and "found" in out1
+
+
+def test_flags_given_override_the_file_and_defaults_do_not(capsys, tmp_path):
+    f = write(tmp_path / "s.yaml", "method: random\nseed: 4\nbudget: 20\nset: {}\nsearch_metric: test\n")
+    cfg = resolved(capsys, "search", "--config", f)
+    assert (cfg["seed"], cfg["budget"], cfg["search_metric"]) == (4, 20, "test")  # not the argparse defaults
+    cfg = resolved(capsys, "search", "--config", f, "--seed", "0", "--method", "local")
+    assert (cfg["seed"], cfg["method"], cfg["budget"]) == (0, "local", 20)
+
+
+def test_set_pairs_of_file_and_flags_add_up(capsys, tmp_path):
+    f = write(tmp_path / "s.yaml", "method: evolution\nset:\n  population_size: 10\n  sample_size: 3\n")
+    cfg = resolved(capsys, "search", "--config", f, "--set", "sample_size=5")
+    assert cfg["set"] == {"population_size": 10, "sample_size": 5}
+
+
+def test_toml_and_json_files(capsys, tmp_path):
+    t = write(tmp_path / "s.toml", 'method = "dsm"\nbudget = 15\n[set]\nk = 4\n')
+    j = write(tmp_path / "s.json", json.dumps({"method": "dsm", "budget": 15, "set": {"k": 4}}))
+    a, b = resolved(capsys, "search", "--config", t), resolved(capsys, "search", "--config", j)
+    assert a == b and a["budget"] == 15 and a["set"] == {"k": 4}
+
+
+def test_sweep_lists_and_scoped_options(capsys, tmp_path):
+    f = write(tmp_path / "w.yaml", "methods: [random, dsm]\ndatasets: cifar10\nseeds: 3\nout: o\n"
+                                   "set: {dsm: {k: 3}}\nconstraints: ['params<=1M']\n")
+    cfg = resolved(capsys, "sweep", "--config", f)
+    assert cfg["methods"] == ["random", "dsm"] and cfg["datasets"] == ["cifar10"] and cfg["seeds"] == "3"
+    assert cfg["set"] == {"dsm": {"k": 3}} and cfg["constraint"] == ["params<=1M"]
+
+
+@pytest.mark.parametrize("command,text,key,value", [
+    ("search", "method: random\n", "method", "random"),
+    ("sweep", "methods: random\nout: sw\n", "out", "sw"),
+    ("train", "arch: a.txt\nspace: nb201\nset: {lr: 0.05}\n", "set", {"lr": 0.05}),
+    ("autospace", "out: space.json\nrounds: 2\n", "rounds", 2),
+    ("autospace-search", "manual_irb: true\nmethod: random\n", "manual_irb", True),
+    ("report", "dir: sw\nno_plots: true\n", "no_plots", True),
+    ("show", "arch: a.txt\nspace: nb201\n", "arch", "a.txt"),
+])
+def test_every_subcommand_takes_a_config_file(capsys, tmp_path, command, text, key, value):
+    f = write(tmp_path / "c.yaml", text)
+    assert resolved(capsys, command, "--config", f)[key] == value
+
+
+def test_required_flags_are_checked_after_the_merge(capsys, tmp_path):
+    rc, out, err = run(capsys, "search", "--print-config")
+    assert rc == 2 and "required: --method" in err and err.count("\n") == 1
+    rc, out, err = run(capsys, "report", "--no-plots")
+    assert rc == 2 and "required: dir" in err
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("method: random\nbogus: 1\n", "unknown key 'bogus' for 'spacenas search' (allowed: "),
+    ("method: random\nseed: -1\n", "'seed': bad value -1"),
+    ("method: random\njson: 'yes'\n", "'json': expected true or false"),
+    ("method: random\nbudget: true\n", "'budget': expected"),
+    ("- a\n- b\n", "expected a mapping of options"),
+    ("method: [\n", "is not valid YAML"),
+    ("kind: train\narch: x\n", "config of a 'train' run; use it with 'spacenas train'"),
+    ("kind: nonsense\n", "unknown kind 'nonsense'"),
+])
+def test_bad_files_are_one_line_errors(capsys, tmp_path, text, needle):
+    f = write(tmp_path / "c.yaml", text)
+    rc, out, err = run(capsys, "search", "--config", f, "--print-config")
+    assert rc == 2 and needle in err and err.count("\n") == 1 and not out
+
+
+def test_unknown_key_names_the_allowed_ones(capsys, tmp_path):
+    f = write(tmp_path / "c.yaml", "arch: x\nspace: nb201\nbogus: 1\n")
+    rc, _, err = run(capsys, "show", "--config", f)
+    assert rc == 2 and err.strip().endswith("unknown key 'bogus' for 'spacenas show' (allowed: arch, out, plugin, space)")
+
+
+def test_bad_extension_and_missing_file(capsys, tmp_path):
+    rc, _, err = run(capsys, "search", "--config", write(tmp_path / "c.ini", "x"))
+    assert rc == 2 and "unknown format '.ini' (allowed: .yaml, .yml, .toml, .json)" in err
+    rc, _, err = run(capsys, "search", "--config", tmp_path / "none.yaml")
+    assert rc == 2 and "cannot read config file" in err
+
+
+def test_a_query_run_dirs_config_json_reruns_the_run(capsys, tmp_path):
+    rd = tmp_path / "run"
+    rc, out1, err = run(capsys, "search", "--method", "evolution", "--budget", "10", "--seed", "2",
+                        "--set", "population_size=5", "--run-dir", rd, "--no-progress")
+    assert rc == 0, err
+    stored = json.loads((rd / "config.json").read_text())
+    cfg = resolved(capsys, "search", "--config", rd / "config.json")
+    assert (cfg["method"], cfg["budget"], cfg["seed"], cfg["dataset"]) == ("evolution", 10, 2, "cifar10")
+    assert cfg["set"] == stored["method_config"] and cfg["set"]["population_size"] == 5
+    rc, out2, err = run(capsys, "search", "--config", rd / "config.json", "--no-progress")
+    assert rc == 0 and out2 == out1
+
+
+def test_bookkeeping_keys_are_ignored_by_name(capsys, tmp_path):
+    f = write(tmp_path / "config.json", json.dumps({"kind": "query", "version": "1", "created": "2026-01-01",
+                                                    "method": "random", "budget": 7}))
+    assert resolved(capsys, "search", "--config", f)["budget"] == 7
+
+
+def test_exclusive_flags_override_the_files_choice(capsys, tmp_path):
+    f = write(tmp_path / "c.yaml", "manual_irb: true\nmethod: random\n")
+    cfg = resolved(capsys, "autospace-search", "--config", f, "--space-file", "s.json")
+    assert cfg["space_file"] == "s.json" and cfg["manual_irb"] is False
+    both = write(tmp_path / "d.yaml", "manual_irb: true\nspace_file: s.json\nmethod: random\n")
+    rc, _, err = run(capsys, "autospace-search", "--config", both, "--print-config")
+    assert rc == 2 and "not allowed together" in err
+
+
+@pytest.fixture
+def presets(monkeypatch):
+    calls = []
+
+    def load_preset(name):
+        calls.append(name)
+        if name != "paper":
+            from spacenas.errors import SpacenasError
+
+            raise SpacenasError(f"unknown preset {name!r} (allowed: paper)")
+        return {"method": "evolution", "budget": 30, "seed": 1, "set": {"population_size": 8, "sample_size": 4}}
+
+    monkeypatch.setitem(sys.modules, "spacenas.presets", types.SimpleNamespace(load_preset=load_preset))
+    return calls
+
+
+def test_preset_then_config_then_flags(capsys, tmp_path, presets):
+    cfg = resolved(capsys, "search", "--preset", "paper")
+    assert presets == ["paper"] and (cfg["method"], cfg["budget"], cfg["seed"]) == ("evolution", 30, 1)
+    f = write(tmp_path / "c.yaml", "budget: 20\nset: {sample_size: 2}\n")
+    cfg = resolved(capsys, "search", "--preset", "paper", "--config", f, "--seed", "9")
+    assert (cfg["budget"], cfg["seed"]) == (20, 9) and cfg["set"] == {"population_size": 8, "sample_size": 2}
+    rc, _, err = run(capsys, "search", "--preset", "nope", "--print-config")
+    assert rc == 2 and "unknown preset 'nope'" in err
+
+
+def test_without_the_presets_package_a_preset_is_a_one_line_error(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "spacenas.presets", None)  # import fails like a missing module
+    rc, _, err = run(capsys, "search", "--preset", "paper", "--method", "random")
+    assert rc == 2 and err == "spacenas: error: presets not available\n"
+
+
+def test_derived_keys_of_a_kind_are_ignored_but_only_for_that_kind(capsys, tmp_path):
+    doc = {"kind": "oneshot", "method": "darts", "epochs": 2, "arch_shapes": {"alpha": [6, 5]}}
+    cfg = resolved(capsys, "search", "--config", write(tmp_path / "config.json", json.dumps(doc)))
+    assert (cfg["method"], cfg["epochs"]) == ("darts", 2)
+    doc["kind"] = "query"
+    rc, _, err = run(capsys, "search", "--config", write(tmp_path / "q.json", json.dumps(doc)), "--print-config")
+    assert rc == 2 and "unknown key 'arch_shapes'" in err
+
+
+def test_list_keeps_plain_argparse(capsys):
+    rc, _, err = run(capsys, "list")
+    assert rc == 2 and "required: what" in err
+    rc, _, err = run(capsys, "list", "spaces", "--config", "x.yaml")
+    assert rc == 2 and "unrecognized arguments: --config" in err
+
+
+def test_a_preset_in_the_recipes_schema(capsys, monkeypatch):
+    """The shape of spacenas.presets' files: kind, options, data (a query preset's table data set) and
+    provenance keys (ignored in the --preset layer, and only there)."""
+    preset = {"name": "p", "title": "t", "paper": "x", "kind": "query", "space": "nb201", "method": "dsm",
+              "data": "cifar100", "budget": 40, "options": {"radius": 3}, "sources": {"radius": "paper"},
+              "other": {}, "reported": [{"value": "1"}], "reproduces": [], "needs": None, "required": []}
+    monkeypatch.setitem(sys.modules, "spacenas.presets", types.SimpleNamespace(load_preset=lambda name: dict(preset)))
+    cfg = resolved(capsys, "search", "--preset", "p")
+    assert (cfg["method"], cfg["dataset"], cfg["budget"], cfg["set"]) == ("dsm", "cifar100", 40, {"radius": 3})
+    train = {"name": "r", "kind": "train", "space": "darts", "data": "cifar10", "options": {"epochs": 600},
+             "sources": {}, "required": ["arch"]}
+    monkeypatch.setitem(sys.modules, "spacenas.presets", types.SimpleNamespace(load_preset=lambda name: dict(train)))
+    cfg = resolved(capsys, "train", "--preset", "r", "--arch", "a.txt")
+    assert (cfg["space"], cfg["data"], cfg["set"]) == ("darts", "cifar10", {"epochs": 600})
+    rc, _, err = run(capsys, "search", "--preset", "r", "--print-config")
+    assert rc == 2 and "use it with 'spacenas train'" in err
