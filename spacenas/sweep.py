@@ -326,13 +326,13 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
     lock = Lock(out)  # one sweep process per out dir
     try:
         _write_sweep_file(out, fixed, methods, datasets, seeds_l)
-        return _sweep(out, specs, checkpoint_every, sn, workers, ray, progress)
+        return _sweep(out, specs, checkpoint_every, sn, workers, ray, progress, plugins)
     finally:
         lock.release()
 
 
 def _sweep(out: Path, specs: list[RunSpec], checkpoint_every: int, sn: bool, workers: int | None,
-           ray: str | None, progress: bool) -> SweepSummary:
+           ray: str | None, progress: bool, plugins: tuple[str, ...] = ()) -> SweepSummary:
     tasks = [(asdict(sp), str(run_dir_of(out, sp)), checkpoint_every,
               str(supernet_cache_of(out, sp.dataset, sp.seed)) if sn else None, plugins) for sp in specs]
     if sn:  # one supernet per (dataset, seed) that an unfinished run needs, before the runs share it

@@ -10,8 +10,10 @@ from spacenas.cli.main import main
 
 
 def run(capsys, *argv):
+    """Exit code, stdout without the last line naming a fresh run dir (it has the time), stderr."""
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
+    out = "".join(ln for ln in out.splitlines(keepends=True) if not ln.startswith("run dir: "))
     return rc, out, err
 
 
