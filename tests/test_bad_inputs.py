@@ -52,12 +52,18 @@ def run_cli(argv: list[str], cwd: Path, timeout: float = 600) -> tuple[int, str]
 
 
 def assert_one_line(rc: int, err: str, *expected: str) -> str:
+    """Exit 2, no traceback, and exactly one error line, the last one on stderr. Notes printed before
+    the work went wrong (the arch_lr scaling of a short search, the augmentation of a train run, the
+    time estimate) may precede it; nothing else."""
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert "Traceback" not in err, err
-    assert rc == 2 and len(lines) == 1 and lines[0].startswith("spacenas: error: "), (rc, err)
+    errors = [ln for ln in lines if ln.startswith("spacenas: error: ")]
+    assert rc == 2 and len(errors) == 1 and lines[-1] == errors[0], (rc, err)
+    notes = ("arch_lr ", "augmentation", "estimated time", "warning: ")
+    assert all(ln.startswith(notes) for ln in lines[:-1]), (rc, err)
     for e in expected:
-        assert e in lines[0], (e, lines[0])
-    return lines[0]
+        assert e in lines[-1], (e, lines[-1])
+    return lines[-1]
 
 
 # ----- empty strings are errors, not the default ------------------------------------------------

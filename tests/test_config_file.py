@@ -212,3 +212,26 @@ def test_a_preset_in_the_recipes_schema(capsys, monkeypatch):
     assert (cfg["space"], cfg["data"], cfg["set"]) == ("darts", "cifar10", {"epochs": 600})
     rc, _, err = run(capsys, "search", "--preset", "r", "--print-config")
     assert rc == 2 and "use it with 'spacenas train'" in err
+
+
+@pytest.mark.parametrize("kind", ["oneshot", "train"])
+def test_a_run_dirs_config_json_repeats_the_run(kind, capsys, tmp_path, monkeypatch):
+    """A one-shot search's and a train run's config.json, given back as --config, repeat the run."""
+    monkeypatch.chdir(tmp_path)
+    search = ["search", "--method", "darts", "--data", "digits", "--epochs", "1", "--set", "max_steps=2",
+              "--set", "C=4", "--set", "N=1", "--no-progress"]
+    assert run(capsys, *search, "--run-dir", "s1")[0] == 0
+    if kind == "oneshot":
+        first, again = ["--run-dir", "s1"], ["search", "--config", "s1/config.json", "--no-progress", "--run-dir", "s2"]
+    else:
+        train = ["train", "--arch", "s1", "--data", "digits", "--epochs", "1", "--set", "C=4", "--set", "N=1",
+                 "--set", "batch_size=64", "--no-progress"]
+        assert run(capsys, *train, "--run-dir", "t1")[0] == 0
+        first, again = ["--run-dir", "t1"], ["train", "--config", "t1/config.json", "--no-progress", "--run-dir", "t2"]
+    rc, out, err = run(capsys, *again)
+    assert rc == 0, err
+    a, b = first[1], again[-1]
+    assert (tmp_path / a / "arch.txt").read_text() == (tmp_path / b / "arch.txt").read_text()
+    ra, rb = (json.loads((tmp_path / d / "result.json").read_text()) for d in (a, b))
+    keep = ("test_acc", "test_loss", "arch") if kind == "train" else ("arch", "benchmark")
+    assert {k: ra.get(k) for k in keep} == {k: rb.get(k) for k in keep}

@@ -42,7 +42,7 @@ KIND_COMMANDS = {"query": "search", "supernet": "search", "oneshot": "search", "
 
 #: run-dir config.json keys that are derived from the options (recomputed by the run), per kind:
 #: accepted and ignored by name
-DERIVED = {"oneshot": frozenset({"arch_shapes"})}
+DERIVED = {"oneshot": frozenset({"arch_shapes", "loop", "method_config"})}
 
 #: keys of a preset file (:mod:`spacenas.presets`) that describe the recipe (provenance, the paper's
 #: numbers): accepted and ignored by name in the --preset layer only
@@ -56,7 +56,7 @@ RUN_KEYS = {
 }
 
 #: keys whose flag depends on the kind: a query run's (or preset's) ``data`` is the table's data set
-KIND_KEYS = {"query": {"data": "dataset"}}
+KIND_KEYS = {"query": {"data": "dataset"}, "train": {"config": "set"}}
 
 #: subcommands that take --config / --preset / --print-config (every one but ``list``)
 NOT_CONFIGURABLE = frozenset({"list"})

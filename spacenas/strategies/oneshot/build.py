@@ -141,6 +141,16 @@ def scale_arch_lr(cls, strat: dict[str, Any], loop: LoopConfig, n_train: int) ->
             "keeps the paper's"]
 
 
+def run_config_of(config: OneShotSearchConfig) -> dict[str, Any]:
+    """What a one-shot run dir's ``config.json`` records of the search besides the loop's and the
+    strategy's resolved settings: the names ``spacenas search`` takes (``method`` is the registry
+    name), so the file given back as ``--config`` repeats the search. The device, the run dir and
+    the progress bar are left out: a run may resume on another device."""
+    return {"method": config.method, "space": config.space, "data": config.data, "data_dir": config.data_dir,
+            "seed": config.seed, "epochs": config.epochs, "progressive": config.progressive,
+            "options": config.options}
+
+
 def run_oneshot(config: OneShotSearchConfig, *, callback: Callable[[dict[str, Any]], None] | None = None,
                 on_start: Callable[[BuiltSearch, torch.device, Any], None] | None = None
                 ) -> tuple[OneShotResult, BuiltSearch, bool]:
@@ -161,7 +171,7 @@ def run_oneshot(config: OneShotSearchConfig, *, callback: Callable[[dict[str, An
             on_start(built, dev, ctx)
         res = search(built.strategy, built.supernet, built.train, built.valid, built.loop, run_dir=config.run_dir,
                      resume=config.resume, progress=config.progress, distributed=ctx, callback=callback,
-                     run_config={"data": config.data, "seed": config.seed, "options": config.options})
+                     run_config=run_config_of(config))
         return res, built, main
     finally:
         if ctx is not None:
