@@ -10,6 +10,8 @@ A shown output is a fenced ```text block with a marker right above it::
 ``python scripts/update_docs.py`` runs each command (bash, in a fresh temporary directory,
 with this checkout first on PYTHONPATH) and writes its stdout into the block;
 ``--check`` only reports blocks that differ (exit 1). tests/test_docs.py runs the same check.
+``<!-- slow output of: CMD -->`` marks deterministic output of a command too slow for the test
+(minutes): regenerated here, not checked by the test (the page says so).
 ``<!-- example output of: CMD -->`` marks output that is not deterministic (timings): it is
 shown as an example and neither regenerated nor checked.
 
@@ -55,12 +57,16 @@ class Block:
         return self.marker[len("not run:"):].strip() if self.marker.startswith("not run:") else ""
 
     @property
+    def slow(self) -> bool:
+        return self.marker.startswith("slow output of:")
+
+    @property
     def example(self) -> bool:
         return self.marker.startswith("example output of:")
 
     @property
     def output_of(self) -> str:
-        for key in ("output of:", "example output of:"):
+        for key in ("output of:", "slow output of:", "example output of:"):
             if self.marker.startswith(key):
                 return self.marker[len(key):].strip()
         return ""
