@@ -77,3 +77,13 @@ def test_shown_output_is_what_the_command_prints(block, tmp_path):
     assert block.text.rstrip("\n") == now.rstrip("\n"), (
         f"{block.id}: shown output differs from `{block.output_of}`; "
         "run `python scripts/update_docs.py`")
+
+
+COMMANDS = ("spacenas ", "python ", "OMP_NUM_THREADS", "torchrun ", "pip ")
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == ""], ids=lambda b: b.id)
+def test_command_blocks_are_tagged(block):
+    """A block of commands says it is one (```bash), so the test above sees it."""
+    starts = [line for line in block.text.splitlines() if line.lstrip().startswith(COMMANDS)]
+    assert not starts, f"{block.id}: commands in an untagged block: tag it ```bash (and mark it)"
