@@ -3,10 +3,11 @@
 The cases come from ../shared/notes/bad-inputs-failing.txt (its ids are kept as test ids); each
 group covers one kind of input: empty names, ``--set`` values, devices, seeds, data files,
 binary files given as text, output paths, and numerical faults (lr=1e6 on every method family).
-Most cases run :func:`spacenas.cli.main` in this process (fast); the numerical group and one
-case per other group run ``python -m spacenas`` in a subprocess, as a user would.
-Cases about checkpoints, locks, run dirs and report files belong to the run-dir and report
-owners and are tested there.
+Most cases run :func:`spacenas.cli.main` in this process (fast); one case per group runs
+``python -m spacenas`` in a subprocess, as a user would. The run-dir cases (broken checkpoints on
+resume, other settings, odd dir names, supernet files and caches, sweep files) are here too;
+locks and kill/resume are in test_runs.py. Cases that fail during the work (after info notes on
+stderr) run with -q, which leaves only warnings and the error.
 """
 from __future__ import annotations
 
@@ -503,7 +504,7 @@ def test_malformed_sweep_file(doc, capsys, tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "o").iterdir() if p.name != ".lock") == ["sweep.json"]
 
 
-# ----- numerical faults: lr=1e6 on every method family (real processes) --------------------------
+# ----- numerical faults: lr=1e6 on every method family -------------------------------------------
 SEARCH = ["search", "--no-progress", "--data", "digits", "--epochs", "2", "--set", "C=4", "--set", "N=1",
           "--set", "max_steps=10", "--run-dir", "rd"]
 
@@ -539,11 +540,20 @@ SEARCH = ["search", "--no-progress", "--data", "digits", "--epochs", "2", "--set
                   "--epochs", "2", "--supernet", "train_limit=128", "--supernet", "lr=1e30", "--run-dir", "rd"],
                  "non-finite supernet", id="n_supernet_lr1e6"),
 ])
-def test_diverging_runs_stop_with_one_line(argv, quantity, tmp_path):
-    rc, err = run_cli(argv, tmp_path)
-    line = assert_one_line(rc, err, quantity, "learning rate may be too high")
+def test_diverging_runs_stop_with_one_line(argv, quantity, capsys, tmp_path, monkeypatch):
+    """In this process (a subprocess per case cost 75-90 s under load); -q: the info notes (arch_lr
+    scaling, augmentation) legitimately precede a fault found during the work."""
+    monkeypatch.chdir(tmp_path)
+    line = assert_one_line(*run_main(["-q", *argv], capsys), quantity, "learning rate may be too high")
     assert " at " in line  # names the step / epoch / round
     assert "masked out" not in line and "probability tensor" not in line
     finished = [p.name for p in tmp_path.rglob("*") if p.name in
                 ("result.json", "train_result.json", "weights.pt", "s.json", "arch.txt")]
     assert finished == [], finished
+
+
+def test_diverging_run_in_a_real_process(tmp_path):
+    """n_darts_lr1e6 as a user runs it: one line after the -q-silenced notes, exit 2, nothing finished."""
+    rc, err = run_cli(["-q", *SEARCH, "--method", "darts", "--set", "lr=1e6"], tmp_path)
+    assert_one_line(rc, err, "non-finite", "learning rate may be too high")
+    assert not (tmp_path / "rd" / "result.json").exists() and not (tmp_path / "rd" / "arch.txt").exists()
