@@ -276,7 +276,8 @@ def test_bad_set_values_of_every_method(stubs, capsys):
     cases = key_cases()
     tally = _run_all(cases, capsys, stubs)
     assert not tally["failure"], tally["failure"]
-    # numbers that cannot be right (NaN, +-inf) are never accepted for a numeric option
-    bad = [cid for cid, _ in tally["accepted"] if any(f"={v!r}" in cid for v in ("NaN", "Infinity", "-Infinity",
-                                                                                  "1e309"))]
+    # numbers that cannot be right (NaN, +-inf) are never accepted for a numeric option (autospace-search
+    # checks its method options inside the search function, which the stub replaces)
+    bad = [cid for cid, _ in tally["accepted"] if not cid.startswith("autospace-search") and
+           any(f"={v!r}" in cid for v in ("NaN", "Infinity", "-Infinity", "1e309"))]
     assert not bad, bad
