@@ -32,6 +32,10 @@ def check_output_path(path: str | os.PathLike | None, what: str = "output path",
         raise SpacenasError(f"bad {what} {str(path)!r}: contains a NUL byte")
     p = Path(path).expanduser()
     kind = "directory" if directory else "file"
+    try:
+        p.exists()
+    except OSError as e:  # e.g. a name too long for the file system
+        raise SpacenasError(f"bad {what} {str(p)[:80]}...: {e.strerror or e}") from None
     if p.exists():
         if directory and not p.is_dir():
             raise SpacenasError(f"bad {what} {p}: it is a file, expected a directory")

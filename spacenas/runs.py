@@ -40,8 +40,10 @@ uninterrupted run's.
 from __future__ import annotations
 
 import errno
-from collections import OrderedDict
 import fcntl
+import io
+from collections import OrderedDict
+from contextlib import contextmanager
 import json
 import math
 import os
@@ -173,10 +175,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     try:
-        doc = torch.load(p, map_location="cpu", weights_only=True)
+        data = p.read_bytes()  # OS errors here; every error of torch.load below is about the content
     except OSError as e:
         raise SpacenasError(f"cannot read checkpoint {p}: {e.strerror or e}") from None
-    except Exception as e:  # noqa: BLE001 - refused or corrupt files raise many types
+    try:
+        doc = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - refused or corrupt files raise many types (OSError included)
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
         raise SpacenasError(f"refused checkpoint {p}: not a spacenas checkpoint or corrupt ({type(e).__name__}"
                             f"{': ' + first if first else ''}); delete it to start the run over") from None
@@ -184,6 +188,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise SpacenasError(f"refused checkpoint {p}: not a spacenas checkpoint (format {CHECKPOINT_FORMAT}); "
                             "delete it to start the run over")
     return doc["state"]
+
+
+@contextmanager
+def restoring(path: str | Path):
+    """Around the code that puts a loaded checkpoint state back into live objects: a state that
+    does not fit (missing keys, wrong types, tensors of other shapes) is refused in one line
+    instead of a traceback."""
+    try:
+        yield
+    except SpacenasError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        raise SpacenasError(f"refused checkpoint {path}: its state does not fit this run ({type(e).__name__}"
+                            f"{': ' + first if first else ''}); delete it to start the run over") from None
 
 
 def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:

@@ -356,6 +356,10 @@ def _write_sweep_file(out: Path, fixed: dict[str, Any], methods, datasets, seeds
         fixed = json.loads(json.dumps(fixed))
         if path.exists():
             old = read_json(path, "sweep file")
+            if not isinstance(old, dict) or not all(isinstance(old.get(k, []), list)
+                                                    for k in ("methods", "datasets", "seeds")):
+                raise SpacenasError(f"{path} is not a sweep file (expected a JSON object with lists 'methods', "
+                                    "'datasets', 'seeds'); use another --out, or delete it to start the sweep over")
             keys = [*fixed, *(k for k in old if k not in fixed and k not in ("kind", "methods", "datasets", "seeds"))]
             diff = [k for k in keys if old.get(k) != fixed.get(k)]
             if diff:

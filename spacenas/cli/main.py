@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run dir: {fresh}", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
         return rc
     except SpacenasError as e:
-        print(f"spacenas: error: {e}", file=sys.stderr)
+        # one line, also when the message quotes a name holding a line break (a dir named $'rd\nX')
+        print("spacenas: error: " + str(e).replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"spacenas: interrupted ({interrupt_hint(getattr(args, 'run_dir', None))})", file=sys.stderr)

@@ -223,8 +223,8 @@ def run_oneshot_search(args: argparse.Namespace) -> int:
         tb = ScalarLogger(args.tensorboard)
 
     def on_start(built, dev, ctx) -> None:
-        for note in built.notes:
-            print(note, file=sys.stderr)
+        for note in built.notes:  # notes are info: -q silences them
+            log.info(note)
         if not quiet:
             world = f", {ctx.world_size} processes" if ctx else ""
             print(f"{args.method} on {args.space}/{built.data}: {built.loop.epochs} epochs, device {dev}{world}")

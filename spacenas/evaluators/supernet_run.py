@@ -175,6 +175,8 @@ class SupernetRunEvaluator(Evaluator):
         try:
             stored = torch.load(self.cache, map_location="cpu", weights_only=True)
             key = stored["key"]
+            if not isinstance(key, dict) or not isinstance(stored.get("state_dict"), dict):
+                raise TypeError("not a supernet cache ('key' and 'state_dict' must be dicts)")
         except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
             first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
             raise SpacenasError(f"cannot read supernet cache {self.cache}: {type(e).__name__}: {first}; "

@@ -164,8 +164,12 @@ def supernet_state(path: str, shape: MobileNetShape) -> dict[str, torch.Tensor]:
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
         state, key = stored["state_dict"], stored.get("key", {})
+        if not isinstance(state, dict) or not isinstance(key, dict):
+            raise TypeError("'state_dict' and 'key' must be dicts")
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise SpacenasError(f"cannot read supernet file {path}: {type(e).__name__}: {e}") from None
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""  # torch's advice runs for lines
+        raise SpacenasError(f"cannot read supernet file {path}: {type(e).__name__}: {first} (expected a run's "
+                            "supernet.pt)") from None
     theirs = key.get("shape")
     ours = shape.model_dump(mode="json")
     if theirs is not None and theirs != ours:

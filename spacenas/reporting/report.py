@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ class Report:
 def load_runs(root: str | Path) -> list[RunResult]:
     """Every finished run (a dir holding ``result.json``) under ``root``."""
     root = Path(root)
-    if not root.is_dir():
+    if not os.path.isdir(root):  # False (not an OSError) for a name too long to look up
         raise SpacenasError(f"cannot read run dir {root}: not a directory")
     try:
         paths = sorted(root.rglob(RESULT))

@@ -3,7 +3,7 @@ space, data, settings and exports; :func:`train_and_export` validates it, trains
 returns ``(TrainResult, exported files)``."""
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ def train_and_export(job: TrainJob):
     from spacenas.data import load_dataset
     from spacenas.train.config import augmentation_note, check_space, train_config
     from spacenas.train.export import FORMATS, export
+    from spacenas.runs import resolve_arch
     from spacenas.train.loop import fix_activation, train
 
     if job.resume and not job.run_dir:
@@ -75,7 +76,9 @@ def train_and_export(job: TrainJob):
         from spacenas.tensorboard import ScalarLogger
         tb = ScalarLogger(job.tensorboard)
     data = load_dataset(job.data, job.data_dir, image_size)
-    print(augmentation_note(config, data.image_size), file=sys.stderr)  # fails early on a blanking cutout
+    arch = resolve_arch(arch, space)  # a bad --arch fails before any note or work
+    # fails early on a blanking cutout; a note (info): -q silences it
+    logging.getLogger(__name__).info(augmentation_note(config, data.image_size))
     try:
         result = train(arch, space, data, config, run_dir=job.run_dir, resume=job.resume, device=device,
                        progress=job.progress, generator=torch.Generator().manual_seed(config.seed),

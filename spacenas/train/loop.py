@@ -27,7 +27,7 @@ from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
 from spacenas import runs
-from spacenas.runs import CHECKPOINT, RunDir, load_checkpoint, torch_save
+from spacenas.runs import CHECKPOINT, RunDir, load_checkpoint, restoring, torch_save
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch, SearchSpace
@@ -242,11 +242,12 @@ def train(arch: str | Arch, space: SearchSpace, data: ImageData, config: TrainCo
         rd = RunDir.open(run_dir, meta, resume=resume)
         if rd.resumed or rd.result is not None:  # a finished run: its final checkpoint holds the model
             state = rd.state if rd.resumed else load_checkpoint(rd.path / CHECKPOINT)["run"]
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            gen.set_state(state["generator"])
-            start, history, seconds = int(state["epoch"]), list(state["history"]), float(state["seconds"])
+            with restoring(rd.path / CHECKPOINT):  # a state that does not fit: one line
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                gen.set_state(state["generator"])
+                start, history, seconds = int(state["epoch"]), list(state["history"]), float(state["seconds"])
     try:
         return _train(model, opt, sched, gen, arch, space, data, config, rd, device, progress, stop_after,
                       meta, start, history, seconds, aug, callback)

@@ -257,7 +257,10 @@ class AutoSpace:
     def _run(self, train, valid, rng, generator, device, rd, on_round, progress, state) -> AutoSpaceResult:
         cfg = self.config
         if state is not None:
-            st = self.load_state_dict(state, train, valid, rng, generator, device)
+            from spacenas.runs import CHECKPOINT, restoring
+
+            with restoring(rd.path / CHECKPOINT if rd is not None else "checkpoint"):  # one line, not a traceback
+                st = self.load_state_dict(state, train, valid, rng, generator, device)
         else:
             st = RunState(self.initial_population(rng), BatchStream(train, cfg.batch_size, generator, device),
                           BatchStream(valid, cfg.batch_size, generator, device))

@@ -106,6 +106,8 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     train, valid = ds.search_split(torch.Generator().manual_seed(seed + 2))
     loop_vals = {"seed": seed, "dataset": data if data in BENCH_DATASETS else None, **routed["loop"]}
     if epochs is not None:
+        if "epochs" in routed["loop"]:  # not silently overridden (found by the CLI fuzz)
+            raise SpacenasError("--epochs and --set epochs=... both given; use one")
         loop_vals["epochs"] = epochs
     elif data in DEFAULT_EPOCHS:
         loop_vals.setdefault("epochs", DEFAULT_EPOCHS[data])

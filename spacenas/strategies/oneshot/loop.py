@@ -32,7 +32,7 @@ from spacenas.config import Momentum, Seed, StrictModel
 from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
 from spacenas.numerics import check_finite
-from spacenas.runs import CHECKPOINT, RunDir, load_checkpoint, plain_json
+from spacenas.runs import CHECKPOINT, RunDir, load_checkpoint, plain_json, restoring
 from spacenas.spaces.base import Arch
 from spacenas.strategies.oneshot.base import OneShotStrategy
 from spacenas.strategies.oneshot.distributed import DistributedContext
@@ -183,17 +183,20 @@ def _stored_result(res: dict[str, Any], out: Path) -> OneShotResult:
 def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd, out, progress, callback):
     history: list[dict[str, Any]] = []
     start = 0
+    where = out / CHECKPOINT if out is not None else "state"
     if ck is not None:
-        strategy.load_state_dict(ck["strategy"])
-        strategy.replay_structure(raw)
-        raw.load_state_dict(ck["supernet"])
-        gen.set_state(ck["data_generator"])
-        history, start = list(ck["history"]), int(ck["epoch"])
+        with restoring(where):  # a state that does not fit: one line, not a traceback
+            strategy.load_state_dict(ck["strategy"])
+            strategy.replay_structure(raw)
+            raw.load_state_dict(ck["supernet"])
+            gen.set_state(ck["data_generator"])
+            history, start = list(ck["history"]), int(ck["epoch"])
     strategy.setup(raw, c.epochs)
     net = ctx.wrap(raw) if ctx else raw
     opt = _make_optimizer(net, c, cosine_lr(min(start, c.epochs - 1), c.epochs, c.lr, c.lr_min))
     if ck is not None:
-        opt.load_state_dict(ck["weight_optimizer"])
+        with restoring(where):
+            opt.load_state_dict(ck["weight_optimizer"])
     strategy.bind_weight_optimizer(opt)  # second-order DARTS reads its momentum; progressive carries it
 
     per_epoch = -(-(train.n - train.n % world if world > 1 else train.n) // world // c.batch_size)

@@ -51,7 +51,7 @@ from spacenas.subspace import Subspace
 class DSMConfig(StrictModel):
     """DSM-NAS options; defaults are the paper's NB201 settings (Sec. IV-A)."""
 
-    n_subspaces: int = Field(4, ge=1, description="K, number of candidate subspaces")
+    n_subspaces: int = Field(4, ge=1, le=10_000, description="K, number of candidate subspaces (a handful in the paper; the bound keeps a typo from drawing centers for ever)")
     radius: int = Field(4, ge=1, description="M, local search distance = number of edits")
     init_archs: list[str] = Field(default_factory=list, description="DSM-NAS+: initial centers (text form)")
     hidden: int = Field(64, ge=1, description="LSTM / GNN width")

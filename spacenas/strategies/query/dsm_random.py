@@ -28,7 +28,7 @@ from spacenas.subspace import Subspace
 class DSMRandomConfig(StrictModel):
     """Options of random search in DSM-NAS subspaces (defaults: the paper's NB201 K and M)."""
 
-    n_subspaces: int = Field(4, ge=1, description="K, number of subspaces")
+    n_subspaces: int = Field(4, ge=1, le=10_000, description="K, number of subspaces (bounded like DSMNAS)")
     radius: int = Field(4, ge=1, description="M, ball radius")
     init_archs: list[str] = Field(default_factory=list, description="initial centers (text form), e.g. mined ones")
     update_subspaces: bool = Field(True, description="replace a center by a better child")
