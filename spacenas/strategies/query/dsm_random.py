@@ -88,3 +88,17 @@ class DSMRandomSearch(QueryStrategy):
                 self.centers[k] = arch
                 self.center_scores[k] = score
                 self.n_replacements += 1
+
+    def extra_state(self) -> dict[str, Any]:
+        pend = None if self.pending is None else [int(self.pending[0]), list(self.pending[1].choices)]
+        return {"centers": [list(a.choices) for a in self.centers], "center_scores": list(self.center_scores),
+                "seen": [list(c) for c in sorted(self.seen)], "pending": pend,
+                "n_replacements": self.n_replacements}
+
+    def load_extra_state(self, st: dict[str, Any]) -> None:
+        self.centers = [self.arch_of(c) for c in st["centers"]]
+        self.center_scores = [None if s is None else float(s) for s in st["center_scores"]]
+        self.seen = {tuple(int(x) for x in c) for c in st["seen"]}
+        p = st["pending"]
+        self.pending = None if p is None else (int(p[0]), self.arch_of(p[1]))
+        self.n_replacements = int(st["n_replacements"])
