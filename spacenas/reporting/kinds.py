@@ -153,14 +153,16 @@ def oneshot_benchmark(info: RunInfo) -> tuple[str | None, dict[str, float] | Non
 
 def oneshot_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) -> Section:
     sec = Section("oneshot", "One-shot searches")
-    groups: dict[tuple[str, str], list[RunInfo]] = {}
+    groups: dict[tuple[str, str, str], list[RunInfo]] = {}
     for i in infos:
         data = i.config.get("data") or (i.result or {}).get("dataset") or "-"
-        groups.setdefault((str((i.result or {}).get("method") or i.config.get("method")), str(data)), []).append(i)
+        groups.setdefault((str((i.result or {}).get("method") or i.config.get("method")),
+                           str((i.result or {}).get("space") or i.config.get("space")), str(data)), []).append(i)
     benches = {id(i): oneshot_benchmark(i) for i in infos}
     table_sets = sorted({d for d, b in benches.values() if b})
-    methods = ordered({m for m, _ in groups}, METHOD_ORDER)
-    datasets = ordered({d for _, d in groups}, DATASET_ORDER)
+    methods = ordered({m for m, _, _ in groups}, METHOD_ORDER)
+    spaces = sorted({s for _, s, _ in groups})
+    datasets = ordered({d for _, _, d in groups}, DATASET_ORDER)
     if all(len(g) == 1 for g in groups.values()):
         sec.p("Derived architecture of each run, its accuracy in the space's benchmark table "
               f"({', '.join(table_sets) or 'none: no table for this space'}), and the search cost "
@@ -169,26 +171,26 @@ def oneshot_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) ->
         for i in infos:
             d, b = benches[id(i)]
             fin = (i.result or {}).get("final") or {}
-            rows.append([_rel(i, root), (i.result or {}).get("method"), i.config.get("data") or "-", i.arch,
+            rows.append([_rel(i, root), (i.result or {}).get("method"), (i.result or {}).get("space"),
+                         i.config.get("data") or "-", i.arch,
                          f"{b['test']:.2f} ({d})" if b else "-", (i.result or {}).get("epochs"),
                          _fmt_s(wall_seconds(i)), _pct(fin.get("valid_acc"))])
-        sec.table(["run", "method", "data", "derived arch", "benchmark test acc (%)", "epochs", "seconds",
+        sec.table(["run", "method", "space", "data", "derived arch", "benchmark test acc (%)", "epochs", "seconds",
                    "supernet valid acc (%)"], rows)
     else:
         sec.p("Derived architectures per method and data set searched on: mean +- std over seeds (n runs) of "
               f"their benchmark-table test accuracy (%) ({', '.join(table_sets) or 'none: no table for this space'}) "
               "and of the search cost (epochs; wall seconds from config.json to result.json).")
         rows = []
-        for m in methods:
-            for d in datasets:
-                g = groups.get((m, d))
+        for m, sp, d in ((m, sp, d) for sp in spaces for m in methods for d in datasets):
+                g = groups.get((m, sp, d))
                 if not g:
                     continue
                 accs = [benches[id(i)][1]["test"] if benches[id(i)][1] else None for i in g]
-                rows.append([m, d, len(g), _mean_std(accs),
+                rows.append([m, sp, d, len(g), _mean_std(accs),
                              _mean_std([_num((i.result or {}).get("epochs")) for i in g]),
                              _mean_std([wall_seconds(i) for i in g])])
-        sec.table(["method", "data", "runs", "benchmark test acc (%)", "epochs", "seconds"], rows)
+        sec.table(["method", "space", "data", "runs", "benchmark test acc (%)", "epochs", "seconds"], rows)
     if plots and len(infos) == 1:
         from spacenas.reporting.plots_search import write_search_plots
         try:
@@ -273,7 +275,7 @@ def autospace_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) 
         rows.append([_rel(i, root), len(layers), ", ".join(str(len(c)) if isinstance(c, list) else "?" for c in layers),
                      len(losses), _num(losses[0]) if losses else None, _num(losses[-1]) if losses else None,
                      r.get("space_file")])
-    sec.table(["run", "layers", "cells per layer", "rounds", "first loss", "last loss", "space file"], rows)
+    sec.table(["run", "layers", "cells per layer", "loss records", "first loss", "last loss", "space file"], rows)
     if plots:
         path = curve_plot({_rel(i, root): (i.result or {}).get("losses") for i in infos}, "round", "DEA loss",
                           out / "autospace_loss.png")
