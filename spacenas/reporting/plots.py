@@ -33,14 +33,14 @@ def curve_key(runs: list[RunResult], dataset: str) -> str:
     supernet-backed run (MobileNet) measures test accuracy for its answer only, so its curve is
     the best search score (the supernet's validation accuracy) so far."""
     for r in runs:
-        if r.dataset == dataset and r.run_dir and any(e.get("best_test") is not None for e in read_log(r.run_dir)):
+        if str(r.dataset) == dataset and r.run_dir and any(e.get("best_test") is not None for e in read_log(r.run_dir)):
             return "best_test"
     return "best_score"
 
 
 def curves(runs: list[RunResult], dataset: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Budget grid and ``{method: array [n_runs, len(grid)]}`` for one dataset (see :func:`curve_key`)."""
-    rs = [r for r in runs if r.dataset == dataset and r.run_dir]
+    rs = [r for r in runs if str(r.dataset) == dataset and r.run_dir]
     budget = max(r.budget for r in rs)
     grid = np.arange(1, int(math.ceil(budget)) + 1, dtype=float) if budget <= 5000 else np.linspace(0, budget, 1001)
     key = curve_key(runs, dataset)
@@ -68,7 +68,7 @@ def plot_dataset(runs: list[RunResult], dataset: str, path: Path) -> Path:
         tail = mean[grid >= 0.1 * grid[-1]]
         if np.any(~np.isnan(tail)):
             lows.append(np.nanmin(tail))
-    opt = next((r.optimum_test for r in runs if r.dataset == dataset and r.optimum_test is not None), None)
+    opt = next((r.optimum_test for r in runs if str(r.dataset) == dataset and r.optimum_test is not None), None)
     if opt is not None:
         ax.axhline(opt, color="k", ls="--", lw=1, label=f"optimum {opt:.2f}")
     if lows:
@@ -76,7 +76,7 @@ def plot_dataset(runs: list[RunResult], dataset: str, path: Path) -> Path:
         low = min(lows)
         ax.set_ylim(low - 0.05 * (top - low + 1e-9), top + 0.1 * (top - low + 1e-9))
     from spacenas.evaluators.units import unit
-    metric = next((r.search_metric for r in runs if r.dataset == dataset), "valid")
+    metric = next((r.search_metric for r in runs if str(r.dataset) == dataset), "valid")
     u = unit("test", dataset)
     what = "test accuracy" if curve_key(runs, dataset) == "best_test" else f"search score ({metric})"
     if not u:  # darcy: a score

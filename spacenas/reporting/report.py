@@ -238,6 +238,10 @@ def markdown(runs: list[RunResult], tests: list[PairedTest] | None = None, image
         for m in ordered({m for m, _ in hv}, METHOD_ORDER):
             cells = [f"{s.mean:.4f} +- {s.std:.4f} ({s.n})" if (s := hv.get((m, d))) else "-" for d in datasets]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    if len(runs) == 1:  # one run: its answer
+        r = runs[0]
+        lines += ["", f"Found architecture ({r.method}, seed {r.seed}, {r.steps} steps, spent {r.spent:g} of "
+                  f"{r.budget:g}, stopped by {r.stopped}): `{r.arch or 'none feasible'}`."]
     for img in images:
         lines += ["", f"![best so far]({img})"]
     return "\n".join(lines) + "\n"
