@@ -311,7 +311,7 @@ def autospace_search_section(infos: list[RunInfo], root: Path, out: Path, plots:
     keys: list[str] = []
     for i in infos:
         for k, v in (i.result or {}).items():
-            if k not in ("kind", "arch") and k not in keys and (_num(v) is not None or isinstance(v, str)):
+            if k not in ("kind", "arch", "method") and k not in keys and (_num(v) is not None or isinstance(v, str)):
                 keys.append(k)
     sec.p("The found architecture of each run and the figures its result.json records.")
     sec.table(["run", "method", *keys, "arch"],
