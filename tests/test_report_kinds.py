@@ -12,7 +12,7 @@ import pytest
 
 from spacenas.evaluators.base import Evaluator, Result
 from spacenas.reporting.html import write_html_report
-from spacenas.reporting.report import write_report
+from spacenas.reporting.kinds import write_report
 from spacenas.runner import Runner
 from spacenas.spaces.base import Decision, SearchSpace
 from spacenas.strategies.query.evolution import RegularizedEvolution

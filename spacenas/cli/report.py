@@ -1,4 +1,4 @@
-"""``spacenas report``: tables and plots (:func:`spacenas.reporting.report.write_report`) or one
+"""``spacenas report``: tables and plots (:func:`spacenas.reporting.kinds.write_report`) or one
 HTML page (:func:`spacenas.reporting.html.write_html_report`) of any kind of run dir
 (:mod:`spacenas.reporting.kinds`)."""
 from __future__ import annotations
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
         print(write_html_report(args.dir, args.html, args.space))
         return 0
-    from spacenas.reporting.report import write_report
+    from spacenas.reporting.kinds import write_report
 
     rep = write_report(args.dir, out=args.out, plots=not args.no_plots)
     print(rep.markdown)

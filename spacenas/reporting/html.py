@@ -14,7 +14,11 @@ one inline ``<style>`` block, and there is no JavaScript. Three kinds of directo
 * a **sweep** (run dirs below it): the mean +- std table of :func:`spacenas.reporting.report.table`, the
   paired tests and plots of :func:`spacenas.reporting.report.write_report` (written to a temporary
   directory, so the sweep dir is left as it is), the best found architecture per dataset and
-  a list of all runs.
+  a list of all runs;
+* any **other kind** (train, autospace, autospace-search, supernet), a one-shot sweep, or a
+  directory of run dirs of mixed kinds: the sections of :mod:`spacenas.reporting.kinds`.
+
+:data:`PAGES` maps what :func:`detect_kind` found to the page builder.
 """
 from __future__ import annotations
 

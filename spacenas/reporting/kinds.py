@@ -376,3 +376,44 @@ def sections(root: Path, out: Path, plots: bool) -> tuple[list[Section], list[Pa
     if not groups:
         raise SpacenasError(f"no finished runs under {root} (a finished run dir holds {RESULT})")
     return [READERS[k](v, root, out, plots) for k, v in groups.items()], unfinished
+
+
+def write_report(root: str | Path, out: str | Path | None = None, plots: bool = True):
+    """Write ``report.md``, ``report.csv`` and (with ``plots``) PNGs for a run dir of any kind, a
+    sweep, or a directory of run dirs of mixed kinds (a section per kind). Query (or supernet-backed)
+    runs alone keep the sweep report of :func:`spacenas.reporting.report.write_report`."""
+    from spacenas.reporting import report
+    root = Path(root)
+    groups, _ = find_runs(root)
+    if len(groups) == 1 and set(groups) <= {"query", "supernet"}:
+        return report.write_report(root, out, plots)
+    out = Path(out) if out is not None else root
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        secs, unfinished = sections(root, out, plots)
+        text = "\n".join(s.markdown(out) for s in secs)
+        if unfinished:
+            text += (f"\n{len(unfinished)} unfinished run dir(s) (no result.json yet): "
+                     + ", ".join(str(p) for p in unfinished[:10]) + ("" if len(unfinished) <= 10 else ", ...") + "\n")
+        rep = report.Report(text, sections_csv(secs), [f for s in secs for f in s.files])
+        for name, body in (("report.md", rep.markdown), ("report.csv", rep.csv)):
+            (out / name).write_text(body)
+            rep.files.append(out / name)
+    except OSError as e:
+        raise SpacenasError(f"cannot write the report in {out}: {e.strerror or e}") from None
+    return rep
+
+
+def sections_csv(secs: list[Section]) -> str:
+    """Every table of the sections, one after another, each row headed by its kind."""
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for s in secs:
+        for b in s.blocks:
+            if b[0] == "table":
+                w.writerow(["kind", *b[1]])
+                for row in b[2]:
+                    w.writerow([s.kind, *("" if c is None else c for c in row)])
+    return buf.getvalue()

@@ -264,47 +264,22 @@ def to_csv(runs: list[RunResult]) -> str:
 
 
 def write_report(root: str | Path, out: str | Path | None = None, plots: bool = True) -> Report:
-    """Write ``report.md``, ``report.csv`` and (with ``plots``) PNGs for a run dir, a sweep, or a
-    directory of run dirs of any kinds (:mod:`spacenas.reporting.kinds`: a section per kind).
-    Query and supernet-backed runs alone keep the sweep table, paired tests and
-    ``best_so_far_<dataset>.png``."""
-    from spacenas.reporting.kinds import find_runs, sections
-    root = Path(root)
-    groups, _ = find_runs(root)
-    out = Path(out) if out is not None else root
+    """Write ``report.md``, ``report.csv`` and (with ``plots``) ``best_so_far_<dataset>.png`` of the
+    query and supernet-backed runs under ``root`` (every kind of run dir:
+    :func:`spacenas.reporting.kinds.write_report`)."""
+    runs = load_runs(root)
+    out = Path(out) if out is not None else Path(root)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        if groups and set(groups) <= {"query", "supernet"} and len(groups) == 1:
-            runs = load_runs(root)
-            files: list[Path] = []
-            if plots:
-                from spacenas.reporting.plots import plot_all
+        files: list[Path] = []
+        if plots:
+            from spacenas.reporting.plots import plot_all
 
-                files = plot_all(runs, out)
-            rep = Report(markdown(runs, images=[f.name for f in files]), to_csv(runs), files)
-        else:
-            secs, unfinished = sections(root, out, plots)
-            text = "\n".join(s.markdown(out) for s in secs)
-            if unfinished:
-                text += f"\n{len(unfinished)} unfinished run dir(s) (no result.json yet): " + \
-                    ", ".join(str(p) for p in unfinished[:10]) + ("" if len(unfinished) <= 10 else ", ...") + "\n"
-            rep = Report(text, sections_csv(secs), [f for s in secs for f in s.files])
+            files = plot_all(runs, out)
+        rep = Report(markdown(runs, images=[f.name for f in files]), to_csv(runs), files)
         for name, text in (("report.md", rep.markdown), ("report.csv", rep.csv)):
             (out / name).write_text(text)
             rep.files.append(out / name)
     except OSError as e:
         raise SpacenasError(f"cannot write the report in {out}: {e.strerror or e}") from None
     return rep
-
-
-def sections_csv(secs) -> str:
-    """Every table of the sections, one after another, each headed by a ``kind`` column."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    for s in secs:
-        for b in s.blocks:
-            if b[0] == "table":
-                w.writerow(["kind", *b[1]])
-                for row in b[2]:
-                    w.writerow([s.kind, *("" if c is None else c for c in row)])
-    return buf.getvalue()
