@@ -121,3 +121,29 @@ def test_bad_config_kind_is_one_line(query_run, tmp_path):
     cfg = json.loads((d / "config.json").read_text())
     (d / "config.json").write_text(json.dumps({**cfg, "kind": "banana"}))
     _one_line_error(_cli("report", d, "--no-plots", cwd=tmp_path), "'kind' is 'banana'", "oneshot")
+
+
+def test_report_of_autospace_and_autospace_search_runs(tmp_path):
+    """An AutoSpace run dir shows its learned space and loss curve; an autospace-search run dir its
+    found arch and measured test accuracy; the directory holding both gets a section per kind."""
+    _ok = lambda p: p.returncode == 0 or pytest.fail(p.stderr[-2000:])  # noqa: E731
+    _ok(_cli("autospace", "--layers", "2", "--rounds", "2", "--population", "4", "--k", "2", "--set", "steps_per_round=3",
+             "--set", "stem_channels=8", "--set", "batch_size=128", "--no-progress", "--out", "as_out",
+             "--run-dir", "runs/as", cwd=tmp_path))
+    _ok(_cli("autospace-search", "--space-file", "runs/as/space.json", "--method", "random", "--budget", "2",
+             "--train-epochs", "1", "--no-progress", "--run-dir", "runs/ass", cwd=tmp_path))
+    res = json.loads((tmp_path / "runs/as/result.json").read_text())
+    p = _cli("report", "runs/as", cwd=tmp_path)
+    _ok(p)
+    row = next(line for line in p.stdout.splitlines() if line.startswith("| . |"))
+    assert f"| {len(res['layers'])} |" in row and f"{res['losses'][-1]:.2f}" in row
+    assert (tmp_path / "runs/as/autospace_loss.png").is_file()
+    found = json.loads((tmp_path / "runs/ass/result.json").read_text())
+    p = _cli("report", "runs/ass", "--no-plots", cwd=tmp_path)
+    _ok(p)
+    assert found["arch"].split(" ; ")[0].replace("|", "\\|") in p.stdout and str(found["madds"]) in p.stdout
+    p = _cli("report", "runs", "--no-plots", cwd=tmp_path)
+    _ok(p)
+    assert "Learned search spaces" in p.stdout and "Searches in learned spaces" in p.stdout
+    _ok(_cli("report", "runs", "--html", "all.html", cwd=tmp_path))
+    assert "Learned search spaces" in (tmp_path / "all.html").read_text()
