@@ -50,7 +50,7 @@ _EXPORTS: dict[str, str] = {
     "train_and_export": "spacenas.train.job:train_and_export",
     "write_html_report": "spacenas.reporting.html:write_html_report",
     "render_arch": "spacenas.reporting.pictures:render_arch",
-    "write_report": "spacenas.reporting.report:write_report",
+    "write_report": "spacenas.reporting.kinds:write_report",  # every kind of run dir (query sweeps as before)
 }
 
 __all__ = sorted(_EXPORTS)

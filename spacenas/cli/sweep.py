@@ -14,7 +14,7 @@ DEFAULT_SUPERNET_DATASETS = ["digits"]
 
 def add_arguments(w: argparse.ArgumentParser) -> None:
     w.add_argument("--space", default="nb201", help="search space (default: nb201)")
-    w.add_argument("--datasets", type=csv_list, default=None,
+    w.add_argument("--datasets", "--data", type=csv_list, default=None,  # --data: as search and train spell it
                    help=f"comma list (default: cifar10, cifar100, imagenet16-120; mobilenet: digits; "
                         f"allowed: {DATASETS_HELP})")
     w.add_argument("--methods", type=csv_list, required=True, help="comma list of query-based methods")

@@ -14,7 +14,11 @@ one inline ``<style>`` block, and there is no JavaScript. Three kinds of directo
 * a **sweep** (run dirs below it): the mean +- std table of :func:`spacenas.reporting.report.table`, the
   paired tests and plots of :func:`spacenas.reporting.report.write_report` (written to a temporary
   directory, so the sweep dir is left as it is), the best found architecture per dataset and
-  a list of all runs.
+  a list of all runs;
+* any **other kind** (train, autospace, autospace-search, supernet), a one-shot sweep, or a
+  directory of run dirs of mixed kinds: the sections of :mod:`spacenas.reporting.kinds`.
+
+:data:`PAGES` maps what :func:`detect_kind` found to the page builder.
 """
 from __future__ import annotations
 
@@ -124,6 +128,8 @@ def detect_kind(path: Path) -> str:
         kind = None
     if kind in ("oneshot", "sweep"):
         return kind
+    if kind in ("supernet", "train", "autospace", "autospace-search"):
+        return "other"
     if (path / RESULT).is_file():
         return "query"
     log = path / LOG
@@ -293,6 +299,46 @@ def _selection_score(r) -> float | None:
     return r.score if r.score is not None else r.valid
 
 
+def sections_html(root: Path, space: str | None = None) -> tuple[str, str]:
+    """Any other directory (a run of another kind, a one-shot sweep, run dirs of mixed kinds): the
+    sections of :mod:`spacenas.reporting.kinds`, plots inlined."""
+    from spacenas.reporting.kinds import sections
+    parts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        secs, unfinished = sections(root, Path(tmp), True)
+        for sec in secs:
+            parts.append(f"<h2>{_esc(sec.title)}</h2>")
+            for b in sec.blocks:
+                if b[0] == "p":
+                    parts.append(f'<p class="muted">{_esc(b[1])}</p>' if "|" not in b[1] else
+                                 f"<pre>{_esc(b[1])}</pre>")
+                elif b[0] == "table":
+                    parts.append(html_table(b[1], b[2], sec.kind))
+                else:
+                    parts.append(_img(b[1], b[2]))
+    if unfinished:
+        parts.append(f'<p class="muted">{len(unfinished)} unfinished run dir(s) (no result.json yet).</p>')
+    n = sum(1 for p in parts if p.startswith("<h2>"))
+    return f"{root.name}: {', '.join(s.title.lower() for s in secs)}" if n else root.name, "\n".join(parts)
+
+
+def _sweep_page(root: Path, space: str | None = None) -> tuple[str, str]:
+    from spacenas.reporting.kinds import find_runs
+    groups, _ = find_runs(root)
+    if set(groups) == {"query"}:
+        return sweep_html(root)
+    return sections_html(root, space)
+
+
+#: what ``detect_kind`` found -> the page builder
+PAGES = {
+    "query": lambda d, space: query_run_html(d),
+    "oneshot": oneshot_run_html,
+    "sweep": _sweep_page,
+    "other": sections_html,
+}
+
+
 def write_html_report(path_or_dir: str | Path, out_html: str | Path, space: str | None = None) -> Path:
     """Write the self-contained page for a query run, a one-shot run (a dir, or its
     ``log.jsonl``) or a sweep dir to ``out_html``; returns its path."""
@@ -301,13 +347,11 @@ def write_html_report(path_or_dir: str | Path, out_html: str | Path, space: str 
         path = path.parent
     if not path.is_dir():
         raise SpacenasError(f"cannot report on {path}: not a directory")
+    if space is not None:
+        from spacenas import registry
+        registry.get(registry.SPACES, space, "space")  # unknown space -> one-line error
     kind = detect_kind(path)
-    if kind == "query":
-        title, body = query_run_html(path)
-    elif kind == "oneshot":
-        title, body = oneshot_run_html(path, space)
-    else:
-        title, body = sweep_html(path)
+    title, body = PAGES[kind](path, space)
     out = Path(out_html)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def curve_key(runs: list[RunResult], dataset: str) -> str:
     supernet-backed run (MobileNet) measures test accuracy for its answer only, so its curve is
     the best search score (the supernet's validation accuracy) so far."""
     for r in runs:
-        if r.dataset == dataset and r.run_dir and any(e.get("best_test") is not None for e in read_log(r.run_dir)):
+        if str(r.dataset) == dataset and r.run_dir and any(e.get("best_test") is not None for e in read_log(r.run_dir)):
             return "best_test"
     return "best_score"
 

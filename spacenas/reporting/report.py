@@ -53,7 +53,7 @@ class Report:
 
 
 def load_runs(root: str | Path) -> list[RunResult]:
-    """Every finished run (a dir holding ``result.json``) under ``root``."""
+    """Every finished query or supernet-backed run (a dir holding ``result.json``) under ``root``."""
     root = Path(root)
     if not os.path.isdir(root):  # False (not an OSError) for a name too long to look up
         raise SpacenasError(f"cannot read run dir {root}: not a directory")
@@ -61,17 +61,62 @@ def load_runs(root: str | Path) -> list[RunResult]:
         paths = sorted(root.rglob(RESULT))
     except OSError as e:
         raise SpacenasError(f"cannot read run dir {root}: {e.strerror or e}") from None
-    docs = [(p, read_json(p, "run result")) for p in paths]
+    docs = [(p.parent, read_json(p, "run result")) for p in paths]
+    for p, d in docs:
+        if not isinstance(d, dict):
+            raise SpacenasError(f"bad run result {p / RESULT}: not a JSON object")
     # query and supernet-backed runs (other kinds of run dir also hold a result.json: spacenas.runs)
-    runs = [RunResult.from_dict(d, run_dir=str(p.parent)) for p, d in docs
-            if not isinstance(d, dict) or d.get("kind", "query") in ("query", "supernet")]
+    runs = run_results([(p, d) for p, d in docs if d.get("kind", "query") in ("query", "supernet")])
     if not runs:
         raise SpacenasError(f"no finished runs under {root} (a finished run dir holds {RESULT})")
-    _check_comparable(runs, root)
+    check_comparable(runs, root)
     return runs
 
 
-def _check_comparable(runs: list[RunResult], root: Path) -> None:
+#: result.json fields of query runs and the JSON types they must have (None allowed where optional)
+_NUMBERS = ("budget", "spent", "score", "valid", "test", "optimum_valid", "optimum_test", "gap", "hypervolume",
+            "exact_hypervolume", "hv_ratio")
+_STRINGS = ("method", "space", "dataset", "search_metric", "arch", "optimum_valid_arch", "optimum_test_arch",
+            "stopped")
+
+
+def run_results(docs: list[tuple[Path, dict]]) -> list[RunResult]:
+    """:class:`RunResult` of each ``(run dir, result.json content)``; a field of the wrong type is a
+    one-line error naming the file and the field."""
+    out = []
+    for path, d in docs:
+        where = Path(path) / RESULT
+        if not isinstance(d, dict):
+            raise SpacenasError(f"bad run result {where}: not a JSON object")
+        for k in _NUMBERS:
+            v = d.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise SpacenasError(f"bad run result {where}: {k!r} is {v!r} (allowed: a number or null)")
+        for k in ("budget", "spent"):
+            if k in d and d[k] is None:
+                raise SpacenasError(f"bad run result {where}: {k!r} is null (allowed: a number)")
+        for k in ("seed", "steps"):
+            v = d.get(k)
+            if k in d and (isinstance(v, bool) or not isinstance(v, int)):
+                raise SpacenasError(f"bad run result {where}: {k!r} is {v!r} (allowed: an integer)")
+        for k in _STRINGS:
+            v = d.get(k)
+            if v is not None and not isinstance(v, str):
+                raise SpacenasError(f"bad run result {where}: {k!r} is {v!r} (allowed: a string or null)")
+        for k in ("constraints", "objectives", "front"):
+            v = d.get(k)
+            if v is not None and not isinstance(v, list):
+                raise SpacenasError(f"bad run result {where}: {k!r} is {v!r} (allowed: a list)")
+        if d.get("metrics") is not None and not isinstance(d["metrics"], dict):
+            raise SpacenasError(f"bad run result {where}: 'metrics' is not an object")
+        try:
+            out.append(RunResult.from_dict(d, run_dir=str(path)))
+        except SpacenasError as e:
+            raise SpacenasError(f"bad run result {where}: {e}") from None
+    return out
+
+
+def check_comparable(runs: list[RunResult], root: Path) -> None:
     """Refuse to pool runs made under different settings, or the same run twice (two sweeps)."""
     for name in ("space", "budget", "search_metric", "constraints"):
         values = {json.dumps(getattr(r, name, None), sort_keys=True) for r in runs}
@@ -194,6 +239,10 @@ def markdown(runs: list[RunResult], tests: list[PairedTest] | None = None, image
         for m in ordered({m for m, _ in hv}, METHOD_ORDER):
             cells = [f"{s.mean:.4f} +- {s.std:.4f} ({s.n})" if (s := hv.get((m, d))) else "-" for d in datasets]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    if len(runs) == 1:  # one run: its answer
+        r = runs[0]
+        lines += ["", f"Found architecture ({r.method}, seed {r.seed}, {r.steps} steps, spent {r.spent:g} of "
+                  f"{r.budget:g}, stopped by {r.stopped}): `{r.arch or 'none feasible'}`."]
     for img in images:
         lines += ["", f"![best so far]({img})"]
     return "\n".join(lines) + "\n"
@@ -216,7 +265,9 @@ def to_csv(runs: list[RunResult]) -> str:
 
 
 def write_report(root: str | Path, out: str | Path | None = None, plots: bool = True) -> Report:
-    """Write ``report.md``, ``report.csv`` and (with ``plots``) ``best_so_far_<dataset>.png``."""
+    """Write ``report.md``, ``report.csv`` and (with ``plots``) ``best_so_far_<dataset>.png`` of the
+    query and supernet-backed runs under ``root`` (every kind of run dir:
+    :func:`spacenas.reporting.kinds.write_report`)."""
     runs = load_runs(root)
     out = Path(out) if out is not None else Path(root)
     try:

@@ -1,0 +1,149 @@
+"""``spacenas report`` on run dirs of a user's own space (public Runner) and on malformed files
+(cases p_int, p_types, p_budgetstr, p_html_space_bad of the adversarial sweep: one line, exit 2)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spacenas.evaluators.base import Evaluator, Result
+from spacenas.reporting.html import write_html_report
+from spacenas.reporting.kinds import write_report
+from spacenas.runner import Runner
+from spacenas.spaces.base import Decision, SearchSpace
+from spacenas.strategies.query.evolution import RegularizedEvolution
+
+
+class LetterSpace(SearchSpace):
+    """A user's own space: 3 decisions x 3 letters; text form 'abc'."""
+
+    name = "letters"
+
+    @property
+    def decisions(self):
+        return tuple(Decision(f"d{i}", ("a", "b", "c")) for i in range(3))
+
+    def parse(self, text):
+        return self.make(["abc".index(c) for c in text])
+
+    def format(self, arch):
+        return "".join("abc"[c] for c in arch.choices)
+
+
+class CountingEvaluator(Evaluator):
+    """A user's own evaluator: score = sum of the choices, one budget unit per call; no dataset."""
+
+    def __init__(self):
+        self.space, self.calls = LetterSpace(), 0
+
+    def evaluate(self, arch):
+        self.calls += 1
+        return Result(float(sum(arch.choices)), {"test": float(sum(arch.choices))}, 1.0)
+
+    @property
+    def spent(self):
+        return float(self.calls)
+
+
+def test_report_of_a_users_own_space_and_strategy(tmp_path):
+    """The public Runner on a user's space and evaluator (no dataset): report and --html work and
+    show the run's found arch and its test value (was: ValueError: max() arg is an empty sequence)."""
+    ev = CountingEvaluator()
+    res = Runner(RegularizedEvolution(ev.space, 0, {"population_size": 4, "sample_size": 2}), ev, budget=12, seed=0,
+                 run_dir=tmp_path / "run", progress=False).run()
+    rep = write_report(tmp_path / "run", out=tmp_path / "rep")
+    assert res.arch in rep.markdown and f"{res.test:.2f}" in rep.markdown
+    assert any(p.suffix == ".png" for p in rep.files)
+    page = write_html_report(tmp_path / "run", tmp_path / "r.html").read_text()
+    assert res.arch in page
+
+
+def _cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "spacenas", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def query_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("q") / "run"
+    p = _cli("search", "--no-progress", "--method", "random", "--budget", "5", "--run-dir", d, cwd=d.parent)
+    assert p.returncode == 0, p.stderr
+    return d
+
+
+def _one_line_error(p, *needles):
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def _with_result(src: Path, dst: Path, edit) -> Path:
+    import shutil
+    shutil.copytree(src, dst)
+    res = json.loads((dst / "result.json").read_text())
+    (dst / "result.json").write_text(json.dumps(edit(res)))
+    return dst
+
+
+@pytest.mark.parametrize("case, edit, needles", [
+    ("p_int", lambda r: 5, ["result.json", "not a JSON object"]),
+    ("p_types", lambda r: {**r, "test": "abc"}, ["'test' is 'abc'", "a number or null"]),
+    ("p_budgetstr", lambda r: {**r, "budget": "abc", "test": None}, ["'budget' is 'abc'", "a number"]),
+    ("seed_str", lambda r: {**r, "seed": "0"}, ["'seed' is '0'", "an integer"]),
+    ("constraints_int", lambda r: {**r, "constraints": 3}, ["'constraints' is 3", "a list"]),
+])
+def test_malformed_result_is_one_line(query_run, tmp_path, case, edit, needles):
+    d = _with_result(query_run, tmp_path / case, edit)
+    for extra in ([], ["--html", tmp_path / "x.html"]):
+        _one_line_error(_cli("report", d, "--no-plots", *extra, cwd=tmp_path), *needles)
+    (d / "config.json").unlink()  # a result without its config (older run dirs) is read the same way
+    _one_line_error(_cli("report", d, "--no-plots", cwd=tmp_path), *needles)
+
+
+def test_html_unknown_space_is_one_line(query_run, tmp_path):
+    """p_html_space_bad: --space names no registered space (was: exit 0, a page with a note)."""
+    p = _cli("report", query_run, "--html", tmp_path / "x.html", "--space", "foo", cwd=tmp_path)
+    _one_line_error(p, "unknown space 'foo'", "nb201")
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_bad_config_kind_is_one_line(query_run, tmp_path):
+    import shutil
+    d = tmp_path / "k"
+    shutil.copytree(query_run, d)
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "kind": "banana"}))
+    _one_line_error(_cli("report", d, "--no-plots", cwd=tmp_path), "'kind' is 'banana'", "oneshot")
+
+
+def test_report_of_autospace_and_autospace_search_runs(tmp_path):
+    """An AutoSpace run dir shows its learned space and loss curve; an autospace-search run dir its
+    found arch and measured test accuracy; the directory holding both gets a section per kind."""
+    _ok = lambda p: p.returncode == 0 or pytest.fail(p.stderr[-2000:])  # noqa: E731
+    _ok(_cli("autospace", "--layers", "2", "--rounds", "2", "--population", "4", "--k", "2", "--set", "steps_per_round=3",
+             "--set", "stem_channels=8", "--set", "batch_size=128", "--no-progress", "--out", "as_out",
+             "--run-dir", "runs/as", cwd=tmp_path))
+    _ok(_cli("autospace-search", "--space-file", "runs/as/space.json", "--method", "random", "--budget", "2",
+             "--train-epochs", "1", "--no-progress", "--run-dir", "runs/ass", cwd=tmp_path))
+    res = json.loads((tmp_path / "runs/as/result.json").read_text())
+    p = _cli("report", "runs/as", cwd=tmp_path)
+    _ok(p)
+    row = next(line for line in p.stdout.splitlines() if line.startswith("| . |"))
+    assert f"| {len(res['layers'])} |" in row and f"{res['losses'][-1]:.2f}" in row
+    assert (tmp_path / "runs/as/autospace_loss.png").is_file()
+    found = json.loads((tmp_path / "runs/ass/result.json").read_text())
+    p = _cli("report", "runs/ass", "--no-plots", cwd=tmp_path)
+    _ok(p)
+    assert found["arch"].split(" ; ")[0].replace("|", "\\|") in p.stdout and str(found["madds"]) in p.stdout
+    p = _cli("report", "runs", "--no-plots", cwd=tmp_path)
+    _ok(p)
+    assert "Learned search spaces" in p.stdout and "Searches in learned spaces" in p.stdout
+    _ok(_cli("report", "runs", "--html", "all.html", cwd=tmp_path))
+    assert "Learned search spaces" in (tmp_path / "all.html").read_text()
