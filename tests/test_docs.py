@@ -23,9 +23,6 @@ import update_docs  # noqa: E402  (the one parser of doc blocks, shared with the
 # Pages whose blocks are run by their own tests.
 SKIP_FILES = {
     "docs/extending.md",  # helper `config`: run by its own test
-    # owned by helper `report` (being rewritten there); today its Python block needs existing run
-    # dirs and its ```sh block has no marker: drop this line once that page is made runnable
-    "docs/report.md",
 }
 # docs/dsm-nas.md python blocks are run by tests/test_dsm_benchmarks.py, with the benchmark data.
 SKIP_PYTHON = {"docs/dsm-nas.md"}
