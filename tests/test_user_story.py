@@ -50,14 +50,15 @@ def test_issue10_user_story(tmp_path):
     _cli("sweep", "--no-progress", "--space", "nb201", "--methods", "darts,drnas,ddsas", "--data", "digits",
          "--seeds", "2", "--workers", "1", "--out", "runs/os", *opts, cwd=c)
     out = _cli("report", "runs/os", cwd=c)
-    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| D")}
-    assert set(rows) == {"DARTS", "DrNAS", "DDSAS"}, out
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines()
+            if line.startswith(("| darts ", "| drnas ", "| ddsas "))}
+    assert set(rows) == {"darts", "drnas", "ddsas"}, out  # the registry names the runs were made with
     import numpy as np
 
     from spacenas import registry
     nb201 = registry.space("nb201")
     for m, line in rows.items():  # mean +- std over the 2 seeds of the derived archs' NB201 cifar10 accuracy
-        archs = [(d / "arch.txt").read_text().strip() for d in sorted((c / "runs/os/digits").glob(f"{m.lower()}/seed-*"))]
+        archs = [(d / "arch.txt").read_text().strip() for d in sorted((c / "runs/os/digits").glob(f"{m}/seed-*"))]
         accs = [registry.benchmark_entry("nb201", "cifar10", nb201.parse(a))["test"] for a in archs]
         assert len(accs) == 2 and f"{np.mean(accs):.2f} +- {np.std(accs):.2f} (2)" in line, line
 
