@@ -182,6 +182,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         doc = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - refused or corrupt files raise many types (OSError included)
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        if type(e).__name__ == "UnpicklingError":  # torch's weights-only refusal (a long, styled text)
+            first = "it holds objects other than plain values and tensors; nothing in it was run"
         raise SpacenasError(f"refused checkpoint {p}: not a spacenas checkpoint or corrupt ({type(e).__name__}"
                             f"{': ' + first if first else ''}); delete it to start the run over") from None
     if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT or not isinstance(doc.get("state"), dict):
@@ -201,6 +203,8 @@ def restoring(path: str | Path):
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+        if type(e).__name__ == "UnpicklingError":  # torch's weights-only refusal (a long, styled text)
+            first = "it holds objects other than plain values and tensors; nothing in it was run"
         raise SpacenasError(f"refused checkpoint {path}: its state does not fit this run ({type(e).__name__}"
                             f"{': ' + first if first else ''}); delete it to start the run over") from None
 

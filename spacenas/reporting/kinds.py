@@ -20,6 +20,8 @@ tables and plots that :func:`spacenas.reporting.report.write_report` renders as 
 """
 from __future__ import annotations
 
+import os
+
 import json
 import math
 from dataclasses import dataclass, field
@@ -334,7 +336,7 @@ def find_runs(root: Path) -> tuple[dict[str, list[RunInfo]], list[Path]]:
     """Finished run dirs under ``root`` (``root`` itself included) grouped by kind, in the order of
     :data:`READERS`; and the unfinished ones. A sweep dir is a container: its runs are read."""
     from spacenas.runs import read_json, read_run
-    if not root.is_dir():
+    if not os.path.isdir(root):  # False (no OSError) also for a name too long for the file system
         raise SpacenasError(f"cannot read run dir {root}: not a directory")
     try:
         results = sorted(root.rglob(RESULT))
