@@ -9,13 +9,13 @@ A shown output is a fenced ```text block with a marker right above it::
 
 ``python scripts/update_docs.py`` runs each command (bash, in a fresh temporary directory,
 with this checkout first on PYTHONPATH) and writes its stdout into the block;
-``--check`` only reports blocks that differ (exit 1). tests/test_docs.py runs the same check.
+``--check`` only reports blocks that differ (exit 1). tests/docs/test_docs.py runs the same check.
 ``<!-- slow output of: CMD -->`` marks deterministic output of a command too slow for the test
 (minutes): regenerated here, not checked by the test (the page says so).
 ``<!-- example output of: CMD -->`` marks output that is not deterministic (timings): it is
 shown as an example and neither regenerated nor checked.
 
-Other markers read by tests/test_docs.py: ``<!-- run -->`` (the test runs this shell block)
+Other markers read by tests/docs/test_docs.py: ``<!-- run -->`` (the test runs this shell block)
 and ``<!-- not run: REASON -->`` (why a shell block cannot run in the test).
 """
 from __future__ import annotations

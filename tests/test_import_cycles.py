@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def module_names(root: Path, package: str) -> dict[str, Path]:

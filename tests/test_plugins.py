@@ -5,15 +5,13 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from spacenas import registry
 from spacenas.cli.main import main
 from spacenas.errors import SpacenasError
-
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
 
 PLUGIN = '''
 from spacenas.errors import SpacenasError

@@ -1,9 +1,6 @@
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,8 +13,8 @@ from spacenas.runner import CHECKPOINT, LOG, RESULT, Runner, read_log
 from spacenas.strategies.base import QueryStrategy
 from spacenas.strategies.query.random import RandomSearch
 from spacenas.sweep import RunSpec, build_runner, run_search
+from support import cli_env, kill_when
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class SameArch(QueryStrategy):
@@ -157,25 +154,13 @@ def _cli(run_dir: Path, ckpt: int) -> list[str]:
 
 def test_kill_real_subprocess_and_resume(tmp_path):
     """SIGKILL a real `python -m spacenas search` once it has checkpointed, resume, compare."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = cli_env()
     cut, ref = tmp_path / "cut", tmp_path / "ref"
     # checkpointing every step of a 3000-query run (the random strategy's history is copied
     # each time) keeps the process busy for many seconds: it is killed long before it ends
-    victim = subprocess.Popen(_cli(cut, 1), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     reference = subprocess.Popen(_cli(ref, 1000), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not ((cut / CHECKPOINT).exists() and (cut / LOG).exists()
-                   and (cut / LOG).stat().st_size > 20_000):
-            assert victim.poll() is None, victim.communicate()
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.01)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-    finally:
-        if victim.poll() is None:
-            victim.kill()
-    assert victim.returncode == -signal.SIGKILL
+    kill_when(_cli(cut, 1), lambda: ((cut / CHECKPOINT).exists() and (cut / LOG).exists()
+                                     and (cut / LOG).stat().st_size > 20_000), env=env, timeout=120)
     assert not (cut / RESULT).exists()
     n_before = len((cut / LOG).read_text().splitlines())
     assert n_before < 3000

@@ -6,13 +6,11 @@ the killed dir with a checkpoint crafted to create a marker file when unpickled 
 line, exit 2, no marker); a copy with an old-style checkpoint.pkl (refused, one line).
 """
 import json
-import os
 import pickle
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,14 +18,14 @@ import torch
 
 from spacenas import runs
 from spacenas.errors import SpacenasError
+from support import cli_env, kill_when
 
-ROOT = Path(__file__).resolve().parents[1]
 NB201_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 MB_SHAPE = json.dumps({"stem_width": 4, "widths": [4, 4, 6, 6, 8], "head_width": 8})
 
 
 def _env():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return cli_env()
 
 
 def _cmd(*argv):
@@ -78,20 +76,7 @@ def _in_process(capsys, argv):
 
 
 def _kill_after_checkpoint(argv, run_dir: Path, log: Path, lines: int = 2) -> None:
-    victim = subprocess.Popen(_cmd(*argv), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while _lines(log) < lines:
-            assert victim.poll() is None, ("the run ended before it could be killed", victim.communicate())
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.005)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-    finally:
-        if victim.poll() is None:
-            victim.kill()
-            victim.wait()
-    assert victim.returncode == -signal.SIGKILL
+    kill_when(_cmd(*argv), lambda: _lines(log) >= lines)
 
 
 def _run(argv, check=True):

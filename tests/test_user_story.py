@@ -4,17 +4,16 @@ one-shot sweep and its report, and a report of the whole directory of mixed kind
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
+from support import cli_env
 
 TINY_SEARCH = ["--epochs", "1", "--set", "max_steps=2", "--set", "C=4", "--set", "layers=3"]
 TINY_TRAIN = ["--epochs", "1", "--set", "C=4", "--set", "layers=3", "--set", "batch_size=256"]
 
 
 def _cli(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    env = cli_env()
     p = subprocess.run([sys.executable, "-m", "spacenas", *map(str, args)], cwd=cwd, env=env,
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, f"spacenas {' '.join(map(str, args))}:\n{p.stderr[-3000:]}"

@@ -24,7 +24,7 @@ Counting conventions (those of the NB201 benchmark's own tables):
   counted. Reported as a plain count (NB201 reports the same number divided by 1e6, "MFLOPs").
 
 With these conventions the computed params equal the shipped ``params`` column (CIFAR-10
-classifier) for all 15,625 archs; see ``tests/test_flops.py`` and ``docs/hardware-aware.md``.
+classifier) for all 15,625 archs; see ``tests/evaluators/test_flops.py`` and ``docs/hardware-aware.md``.
 """
 from __future__ import annotations
 

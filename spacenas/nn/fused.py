@@ -18,7 +18,7 @@ Nothing is re-parameterized: the ops keep their own modules, parameters and buff
 dicts, partial channels (:meth:`MixedOp.set_partial_channels`), widening and checkpoints are
 the same on both paths, and masked ops are simply not gathered (never computed). The fused
 path is numerically the reference path (:meth:`MixedOp.forward`) up to the order of floating
-point additions (tests/test_fused.py: float64, rtol 1e-10, forwards and all gradients).
+point additions (tests/nn/test_fused.py: float64, rtol 1e-10, forwards and all gradients).
 
 Where fusion does not apply the cell calls the reference path: activation mixtures (A-DARTS
 gives every edge its own activation, so no input is shared), edges that are not a

@@ -6,7 +6,7 @@ cells on ``C, 2C, 4C`` channels with a residual reduction block between stages, 
 ``BN -> ReLU -> global average pool -> Linear``. ``bn_affine`` applies to the cell ops only
 (DrNAS searches with non-affine BN in the cells); the stem, reduction blocks and last BN are
 always affine, as in the benchmark. With ``bn_affine=True`` and one op per edge,
-:class:`NB201Net` has exactly the benchmark's parameter count (tests/test_supernets.py).
+:class:`NB201Net` has exactly the benchmark's parameter count (tests/nn/test_supernets.py).
 
 DARTS (Liu et al. 2019): stem ``Conv3x3(3C) + BN``, ``layers`` cells with reductions at 1/3 and
 2/3 (channels doubled there), 14 mixed edges per cell, ``GAP -> Linear``.

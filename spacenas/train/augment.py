@@ -4,7 +4,7 @@ live on (no per-image Python loop, no host-device copy per batch).
 The random draws are the same, in the same order, as the CPU path's
 (:func:`spacenas.data.splits.random_crop_flip`: ``dy``, ``dx``, ``flip``; then
 :func:`spacenas.train.cutout.cutout`: ``cy``, ``cx``), so with a CPU generator
-:func:`augment_batch` reproduces the CPU path exactly (tests/test_augment.py); with a CUDA
+:func:`augment_batch` reproduces the CPU path exactly (tests/train/test_augment.py); with a CUDA
 generator everything runs on the GPU.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 from spacenas.spaces.nb201 import OPS, NB201Space
 from spacenas.strategies.oneshot.ddsas_math import exploration_curve
 
-ROOT = Path(__file__).resolve().parents[1] / "benchmarks"
+ROOT = Path(__file__).resolve().parents[2] / "benchmarks"
 TINY = ["--seeds", "1", "--C", "4", "--N", "1"]
 
 

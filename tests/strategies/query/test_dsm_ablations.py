@@ -1,7 +1,6 @@
 """DSM-NAS ablation switches (paper Sec. V-B, V-C): reward form, frozen subspaces, random search in subspaces."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from spacenas import registry
@@ -11,23 +10,10 @@ from spacenas.spaces.nb201 import NB201Space
 from spacenas.strategies.query.dsm import DSMNAS
 from spacenas.strategies.query.dsm_controller import REWARDS, absolute_reward, improvement_reward
 from spacenas.strategies.query.dsm_random import DSMRandomSearch
+from support import GOOD_NB201, drive_nb201, nb201_score
 
-GOOD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-
-
-def toy_score(arch) -> float:
-    """Deterministic: rewards op 3 on every edge, with an arch-dependent wiggle."""
-    c = np.array(arch.choices)
-    return float((c == 3).sum() * 10 + (c == 2).sum() * 4 + (sum(i * x for i, x in enumerate(c)) % 7) * 0.1)
-
-
-def drive(strategy, n_asks: int, score=toy_score):
-    asked = []
-    for _ in range(n_asks):
-        a = strategy.ask()
-        strategy.tell(a, Result(score(a), {"test": score(a)}, 1.0))
-        asked.append(a)
-    return asked
+GOOD = GOOD_NB201
+toy_score, drive = nb201_score, drive_nb201
 
 
 # ----- reward forms, by hand ----------------------------------------------------------------------

@@ -16,23 +16,10 @@ from spacenas.strategies.query.dsm import DSMNAS
 from spacenas.strategies.query.dsm_controller import (
     DSMController, apply_edits, build_subspace_graph, categorical_entropy, clip_logits, ema_update,
     improvement_reward, reinforce_loss)
+from support import GOOD_NB201, drive_nb201, nb201_score
 
-GOOD = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-
-
-def toy_score(arch) -> float:
-    """A deterministic, non-trivial score: rewards op 3 on every edge, with an arch-dependent wiggle."""
-    c = np.array(arch.choices)
-    return float((c == 3).sum() * 10 + (c == 2).sum() * 4 + (hash(arch.choices) % 7) * 0.1)
-
-
-def drive(strategy, n_asks: int, score=toy_score):
-    asked = []
-    for _ in range(n_asks):
-        a = strategy.ask()
-        strategy.tell(a, Result(score(a), {"test": score(a)}, 1.0))
-        asked.append(a)
-    return asked
+GOOD = GOOD_NB201
+toy_score, drive = nb201_score, drive_nb201
 
 
 # ----- pure math, hand-worked -------------------------------------------------------------------

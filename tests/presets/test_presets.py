@@ -13,8 +13,8 @@ from spacenas import registry
 from spacenas.errors import SpacenasError
 from spacenas.presets import apply_preset, list_presets, load_preset, oneshot_search, validate
 from spacenas.presets.docs import presets_markdown, reproduce_markdown
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["darts-v1", "darts-v2", "gdas-nb201", "drnas-nb201", "drnas-nb201-progressive", "drnas-darts-progressive",
          "drnas-darts-progressive-code", "ddsas-nb201", "ddsas-darts-shrink", "ddsas-darts-expand", "adarts-darts",
          "adarts-darts-config-a", "dsm-nas-nb201", "dsm-nas-mobilenet", "darts-retrain", "nb201-retrain"]

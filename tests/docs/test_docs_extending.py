@@ -4,7 +4,7 @@ Blocks are taken in page order, all in one fresh directory: a block whose first 
 ``# file: NAME`` is written to NAME (a Python one is also run); other ``python`` blocks are written
 to a file and run in a fresh interpreter; ``bash`` blocks run in bash there, with ``spacenas`` on
 PATH meaning this tree's ``python -m spacenas``; a ``text`` block must equal the stdout of the
-block just before it (``SPACENAS_UPDATE_DOCS=1 python -m pytest tests/test_docs_extending.py`` rewrites
+block just before it (``SPACENAS_UPDATE_DOCS=1 python -m pytest tests/docs/test_docs_extending.py`` rewrites
 the ``text`` blocks with what the blocks print: regenerate, never hand-edit). The ``toml`` block (an entry point declaration) is checked to name the
 plugin's registration function.
 """
@@ -13,9 +13,8 @@ import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "extending.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.S | re.M)
 

@@ -220,7 +220,7 @@ def test_config_validation():
 
 def test_only_sampled_ops_are_computed_and_resampled_every_m_steps():
     st, net = make({"M": 2})
-    net.fused = False  # the hooks see op calls of the reference path (fused path: tests/test_fused.py)
+    net.fused = False  # the hooks see op calls of the reference path (fused path: tests/nn/test_fused.py)
     calls = set()
     for c, cell in enumerate(m for m in net.modules() if hasattr(m, "edges")):
         for e, mixed in enumerate(cell.edges):

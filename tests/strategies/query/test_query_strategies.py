@@ -12,7 +12,6 @@ from spacenas.benchmarks.nb201 import load_nb201
 from spacenas.errors import SpacenasError
 from spacenas.evaluators.base import Result
 from spacenas.evaluators.tabular import TabularEvaluator
-from spacenas.spaces.base import Decision, SearchSpace
 from spacenas.spaces.nb201 import NB201Space
 from spacenas.strategies.query.evolution import RegularizedEvolution, tournament_select
 from spacenas.strategies.query.local import LocalSearch, best_improvement
@@ -20,24 +19,9 @@ from spacenas.strategies.query.random import RandomSearch
 from spacenas.strategies.query.reinforce import (
     Reinforce, advantage, arch_log_prob, ema_update, reinforce_loss)
 from spacenas.subspace import Subspace
+from support import LetterSpace
 
 NAMES = ("evolution", "reinforce", "local")
-
-
-class ToySpace(SearchSpace):
-    """3 decisions x 3 choices (27 archs); text form 'abc'."""
-
-    name = "toy"
-
-    @property
-    def decisions(self):
-        return tuple(Decision(f"d{i}", ("a", "b", "c")) for i in range(3))
-
-    def parse(self, text):
-        return self.make(["abc".index(c) for c in text])
-
-    def format(self, arch):
-        return "".join("abc"[c] for c in arch.choices)
 
 
 def toy_score(choices):
@@ -95,7 +79,7 @@ def test_tournament_picks_best_of_the_sample():
 
 
 def test_aging_removes_the_oldest_even_if_best():
-    sp = ToySpace()
+    sp = LetterSpace()
     evo = RegularizedEvolution(sp, 0, {"population_size": 3, "sample_size": 2})
     archs = [sp.parse(t) for t in ("ccc", "aab", "aba", "baa", "bba")]
     for a in archs:
@@ -107,7 +91,7 @@ def test_aging_removes_the_oldest_even_if_best():
 
 
 def test_initial_population_is_random_then_children_mutate_the_tournament_winner():
-    sp = ToySpace()
+    sp = LetterSpace()
     evo = RegularizedEvolution(sp, 7, {"population_size": 4, "sample_size": 2})
     ref = np.random.default_rng(7)
     for _ in range(4):  # initial phase: plain uniform samples from the strategy's rng
@@ -161,7 +145,7 @@ def test_policy_gradient_sign_and_value_hand_worked():
 
 
 def test_reinforce_tell_updates_baseline_and_takes_one_adam_step():
-    sp = ToySpace()
+    sp = LetterSpace()
     rl = Reinforce(sp, 0, {"lr": 0.01})
     a1, a2 = sp.parse("aaa"), sp.parse("abc")
     rl.tell(a1, Result(1.0))  # A = 0: baseline := 1, no update
@@ -186,7 +170,7 @@ def test_reinforce_masked_choices_are_never_sampled():
 
 
 def test_reinforce_learns_a_separable_toy_reward():
-    sp = ToySpace()
+    sp = LetterSpace()
     rl = Reinforce(sp, 2, {"lr": 0.1})
     drive(rl, lambda a: Result(float(a.choices.count(0))), 200)
     p = rl.policy.probs().detach()
@@ -215,7 +199,7 @@ def test_best_improvement_hand_worked():
 
 
 def test_local_search_moves_to_best_neighbour_then_restarts_at_local_optimum():
-    sp = ToySpace()
+    sp = LetterSpace()
     ls = LocalSearch(sp, 0)
     ls.pending_start = sp.parse("baa")  # force the start: score 1
     asked = [sp.format(a) for a in drive(ls, toy_eval, 11)]
@@ -229,7 +213,7 @@ def test_local_search_moves_to_best_neighbour_then_restarts_at_local_optimum():
 
 
 def test_local_search_reaches_the_global_optimum_of_the_toy_space():
-    sp = ToySpace()
+    sp = LetterSpace()
     for seed in range(5):
         ls = LocalSearch(sp, seed)
         drive(ls, toy_eval, 60)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,24 +13,8 @@ from spacenas.evaluators.base import Evaluator, Result
 from spacenas.reporting.html import write_html_report
 from spacenas.reporting.kinds import write_report
 from spacenas.runner import Runner
-from spacenas.spaces.base import Decision, SearchSpace
 from spacenas.strategies.query.evolution import RegularizedEvolution
-
-
-class LetterSpace(SearchSpace):
-    """A user's own space: 3 decisions x 3 letters; text form 'abc'."""
-
-    name = "letters"
-
-    @property
-    def decisions(self):
-        return tuple(Decision(f"d{i}", ("a", "b", "c")) for i in range(3))
-
-    def parse(self, text):
-        return self.make(["abc".index(c) for c in text])
-
-    def format(self, arch):
-        return "".join("abc"[c] for c in arch.choices)
+from support import LetterSpace, cli_env
 
 
 class CountingEvaluator(Evaluator):
@@ -63,7 +46,7 @@ def test_report_of_a_users_own_space_and_strategy(tmp_path):
 
 
 def _cli(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    env = cli_env()
     return subprocess.run([sys.executable, "-m", "spacenas", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 

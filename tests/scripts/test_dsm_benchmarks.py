@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 
 

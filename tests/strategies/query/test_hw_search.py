@@ -1,7 +1,5 @@
 """Hardware-aware search end to end: constraints, multi-objective fronts, hypervolume, CLI."""
 import json
-import sys
-import types
 
 import numpy as np
 import pytest

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from spacenas.cli.main import main
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NB201_ARCH = "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|"
 DARTS_ARCH = ("Genotype(normal=[('sep_conv_3x3', 0), ('avg_pool_3x3', 1), ('max_pool_3x3', 0), ('avg_pool_3x3', 2), "
               "('sep_conv_3x3', 2), ('sep_conv_5x5', 3), ('sep_conv_3x3', 3), ('sep_conv_3x3', 4)], "

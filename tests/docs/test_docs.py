@@ -12,11 +12,10 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import update_docs  # noqa: E402  (the one parser of doc blocks, shared with the script)
 
@@ -24,7 +23,7 @@ import update_docs  # noqa: E402  (the one parser of doc blocks, shared with the
 SKIP_FILES = {
     "docs/extending.md",  # helper `config`: run by its own test
 }
-# docs/dsm-nas.md python blocks are run by tests/test_dsm_benchmarks.py, with the benchmark data.
+# docs/dsm-nas.md python blocks are run by tests/scripts/test_dsm_benchmarks.py, with the benchmark data.
 SKIP_PYTHON = {"docs/dsm-nas.md"}
 
 BLOCKS = [b for b in update_docs.all_blocks() if b.file not in SKIP_FILES]
