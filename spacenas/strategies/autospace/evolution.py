@@ -22,7 +22,8 @@ Eq. 1's hard limit ``MAdds(d_i) < MAdds_max`` per cell (``madds_max``, in millio
 cell's layer geometry; None: no limit) is kept by construction: the initial population and
 every mutation only admit cells under the limit (:func:`~spacenas.strategies.autospace.math.
 within_madds`), so every cell of the output space satisfies it. Eq. 6's penalty (``lam``) is a
-separate, soft term.
+separate, soft term. The same admission keeps cells without live edges out of layers that
+change the shape (where they would zero the network's signal; see :meth:`AutoSpace._admissible`).
 
 The fitness steps use a batch of ``fitness_data``: ``valid`` (default: the held-out split, a
 bi-level estimate that the weight steps have not fitted) or ``train`` (the paper, Sec. 3.2.2:
@@ -153,25 +154,39 @@ class AutoSpace:
                                 f"got population={config.population}")
         self.cache: dict[tuple[int, str], nn.Module] = {}
         self.body: LayerwiseNet | None = None
+        self._skippable = plan.skippable()
 
     # ----- population ------------------------------------------------------------------
     def _close(self, arch: Arch) -> bool:
         return self.ref is None or self.space.distance_to(arch, self.ref) < self.config.tau
 
-    def _affordable(self, l: int | None, arch: Arch) -> bool:
-        """Eq. 1 at layer ``l`` (``None``: no layer given, no check)."""
-        if self.config.madds_max is None or l is None:
+    def _admissible(self, l: int | None, arch: Arch) -> bool:
+        """May ``arch`` join layer ``l``'s population (``None``: no layer given, no check)?
+
+        * Eq. 1: its MAdds at the layer's geometry are under ``madds_max``;
+        * it has live edges, unless the layer can be skipped: a cell without live edges outputs
+          zeros where the shape changes (stride 2 or new width), so every network through it is
+          a constant classifier, and with it as the active path every BatchNorm downstream sees
+          a constant input, whose gradient is ``gamma / sqrt(bn_eps)`` (316x per BN layer): the
+          gate gradient of the other path (Eq. 4) reached 1.1e6 and one fitness step moved a
+          score by 5e4. ProxylessNAS and :func:`~spacenas.spaces.open_cell.irb_space` leave
+          ``zero`` out of such layers for the same reason."""
+        if l is None:
+            return True
+        if not self._skippable[l] and not self.space.live_edges(arch):
+            return False
+        if self.config.madds_max is None:
             return True
         return within_madds(self._madds(l, self.space.format(arch)), self.config.madds_max)
 
     def mutate(self, parent: Arch, rng: np.random.Generator, use_ref: bool, taken: set[str],
                layer: int | None = None) -> Arch | None:
-        """One offspring of ``parent`` (new to ``taken``, within Eq. 1's MAdds limit at ``layer``);
+        """One offspring of ``parent`` (new to ``taken``, admissible at ``layer``: :meth:`_admissible`);
         redrawn until close to the reference when ``use_ref``; ``None`` if no new cell was found."""
         best, best_d = None, float("inf")
         for _ in range(self.config.max_mutation_tries):
             child = self.space.mutate(parent, rng)
-            if self.space.format(child) in taken or not self._affordable(layer, child):
+            if self.space.format(child) in taken or not self._admissible(layer, child):
                 continue
             d = self.space.distance_to(child, self.ref) if use_ref and self.ref is not None else 0.0
             if d < best_d:
@@ -194,14 +209,14 @@ class AutoSpace:
                     raise SpacenasError(f"AutoSpace: could not find {self.config.population} distinct cells under "
                                         f"madds_max={self.config.madds_max}M at layer {l} (Eq. 1); raise the limit")
                 arch = self.space.sample(rng)
-                if not self._affordable(l, arch):
+                if not self._admissible(l, arch):
                     continue
                 if not self._close(arch):
                     if tries < 1000 * self.config.population:
                         continue
                     # the ball around the reference is tiny: walk out of the reference instead
                     arch = self.mutate(self.ref, rng, True, taken, l) or arch
-                    if not self._affordable(l, arch):
+                    if not self._admissible(l, arch):
                         continue
                 text = self.space.format(arch)
                 if text not in taken:

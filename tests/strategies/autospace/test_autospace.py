@@ -102,6 +102,60 @@ def test_reference_constrained_mutation():
     assert all(dea.space.distance_to(dea.space.parse(m.text), ref) < 0.1 for m in pop[0])
 
 
+# ----- dead cells where the shape changes (the +26660 fitness of an earlier docs run) -------------
+def test_eq4_through_batchnorm_of_a_constant_input_by_hand():
+    """Why a cell without live edges must not be a path where the shape changes: it outputs
+    zeros, and when it is the active path (gate g = [1, 0]) the next BatchNorm sees a constant
+    input. By hand, a batch of three scalars, other path b(x) = [1, 3, 2], Eq. 3 mix
+    h = g0 a + g1 b, BN (gamma 1, beta 0, train mode), L = y_0 (dL/dy = [1, 0, 0]);
+    BN's backward: dL/dh = (dy - mean(dy) - h^ mean(dy h^)) / sqrt(var + eps).
+
+    * dead active path a = [0, 0, 0]: var = 0, h^ = 0, dL/dh = [2/3, -1/3, -1/3] / sqrt(1e-5);
+      dL/dg1 = <dL/dh, b> = (2/3 - 1 - 2/3) / sqrt(1e-5) = -316.23, and Eq. 4 at p = [1/2, 1/2]:
+      dL/dalpha1 = dL/dg0 p0 (0 - p1) + dL/dg1 p1 (1 - p1) = 0 - 316.23 / 4 = -79.06.
+    * live active path a = [0, 1, 2]: var = 2/3, h^ = [-1, 0, 1] sqrt(3/2), mean(dy h^) = -sqrt(3/2)/3,
+      dL/dh = [1/6, -1/3, 1/6] / sqrt(2/3); dL/dg0 = <dL/dh, a> = 0 (BN is scale-invariant),
+      dL/dg1 = (1/6 - 1 + 1/3) / sqrt(2/3) = -0.5 sqrt(3/2) = -0.6124; Eq. 4: -0.6124 / 4 = -0.1531.
+
+    One BN layer amplifies by 1/sqrt(eps) = 316, a chain of them by 316^k: the docs run had a
+    gate gradient of -1.1e6 and a fitness step of +5.3e4, written back (Eq. 5, eps 0.5) as +26660.96."""
+    eps = 1e-5
+    b = torch.tensor([[1.0], [3.0], [2.0]])
+
+    def gate_grad(a: torch.Tensor) -> torch.Tensor:
+        g = torch.tensor([1.0, 0.0], requires_grad=True)
+        y = nn.BatchNorm1d(1, eps=eps)(fitness_mix([a, b], g))
+        return torch.autograd.grad(y[0, 0], g)[0]
+
+    p = torch.tensor([0.5, 0.5])
+    dead = gate_grad(torch.zeros(3, 1))
+    assert float(dead[0]) == 0.0 and float(dead[1]) == pytest.approx(-1.0 / math.sqrt(eps), rel=1e-5)  # -316.23
+    assert float(gate_alpha_grad(dead, p)[1]) == pytest.approx(-0.25 / math.sqrt(eps), rel=1e-5)  # -79.06
+    live = gate_grad(torch.tensor([[0.0], [1.0], [2.0]]))
+    assert float(live[0]) == pytest.approx(0.0, abs=1e-4)  # 0 up to eps
+    assert float(live[1]) == pytest.approx(-0.5 * math.sqrt(1.5), rel=1e-4)  # -0.6124
+    assert float(gate_alpha_grad(live, p)[1]) == pytest.approx(-0.125 * math.sqrt(1.5), rel=1e-4)  # -0.1531
+
+
+def test_dea_keeps_dead_cells_out_of_layers_that_change_shape():
+    # layer 1 has stride 2: a cell without live edges would output zeros there; layers 0 and 2
+    # are skippable (a dead cell is the identity there) and may hold it
+    plan = NetPlan(stem_channels=8, channels=[8, 8, 8], strides=[1, 2, 1])
+    dea = AutoSpace(AutoSpaceConfig(population=40, k=2), plan)
+    dead = dea.space.parse("r1:add:|identity~0|+|zero~0|identity~1|+|zero~0|zero~1|zero~2|")
+    assert dea.space.live_edges(dead) == []
+    assert [dea._admissible(l, dead) for l in range(3)] == [True, False, True]
+    assert dea._admissible(1, dea.space.parse(IRB_REFERENCE))
+    rng = np.random.default_rng(0)
+    pops = dea.initial_population(rng)
+    lives = [[bool(dea.space.live_edges(dea.space.parse(m.text))) for m in pop] for pop in pops]
+    assert all(lives[1]) and not all(lives[0] + lives[2])  # dead cells are drawn, and kept out of layer 1 only
+    ref = dea.space.parse(IRB_REFERENCE)  # a chain: one edge set to zero kills it
+    kids = {l: [dea.mutate(ref, rng, use_ref=False, taken=set(), layer=l) for _ in range(200)] for l in (0, 1)}
+    assert all(dea.space.live_edges(c) for c in kids[1])
+    assert not all(dea.space.live_edges(c) for c in kids[0])
+
+
 def _tiny(reference):
     plan = NetPlan(stem_channels=8, channels=[8, 8, 8], strides=[1, 2, 1])
     cfg = AutoSpaceConfig(rounds=2, steps_per_round=6, population=4, k=2, tournament=2, offspring=2,
