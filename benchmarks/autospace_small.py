@@ -13,6 +13,9 @@
    correct, and the standalone accuracies that define the true ranking.
 
     OMP_NUM_THREADS=1 python benchmarks/autospace_small.py --seeds 3
+
+stdout is deterministic for a given machine and torch build (docs/autospace.md shows it, regenerated
+by scripts/update_docs.py); the timings go to stderr.
 """
 from __future__ import annotations
 
@@ -101,7 +104,7 @@ def main() -> None:
             res = proxyless_search(s, plan, train, valid, pcfg, g)
             rows.setdefault(f"{name} / Proxyless", []).append(
                 final_score(plan, s.blocks(res.arch), data, args.final_epochs, g))
-        print(f"seed {seed} done ({time.time() - t0:.0f}s)", flush=True)
+        print(f"seed {seed} done ({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)  # timings: stderr
 
     print(f"\n## Search in three spaces (digits, {args.seeds} seeds, mean +- std; budget "
           f"{args.rs_archs}x{args.rs_epochs} epochs, final retrain {args.final_epochs} epochs, lambda {args.lam}, "
@@ -116,11 +119,11 @@ def main() -> None:
     for r in range(args.rounds):
         print(f"| {r} | " + " | ".join(f"{np.mean([c[r] for c in cs]):.3f}" for cs in curves.values()) + " |")
     table6(data, max(args.seeds, 5))
-    print(f"\ntotal {time.time() - t0:.0f}s")
+    print(f"total {time.time() - t0:.0f}s", file=sys.stderr)
 
 
 def table6(data, n_seeds: int) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "strategies" / "autospace"))
     from test_autospace import _net  # the ResNet basic-block stacks of the test
     plan = NetPlan(stem_channels=8, channels=[8], strides=[1])
     print("\n## Table 6 analogue: fitness of Net1 < Net2 < Net3 (0, 1, 3 basic blocks)\n")

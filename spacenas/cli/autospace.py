@@ -26,7 +26,8 @@ def add_autospace_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="options", action="append", metavar="KEY=VALUE",
                    help="DEA option (steps_per_round, tournament, offspring, eps, lr, arch_lr, lam, tau, "
                         "reference, ...) or network option (stem_channels, channels, strides); repeatable")
-    p.add_argument("--out", required=True, help="where to write the learned space (JSON)")
+    p.add_argument("--out", default=None,
+                   help="also write the learned space (JSON) here (it is always in the run dir's space.json)")
     p.add_argument("--run-dir", default=None, help="write config and a checkpoint after every round here")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,7 +74,7 @@ def sayer(progress: bool, to_stderr: bool = False):
 
 def run_autospace(args: argparse.Namespace) -> int:
     from spacenas.config import build_config
-    from spacenas.strategies.autospace.build import LearnSpaceConfig, learn_space
+    from spacenas.strategies.autospace.build import LearnSpaceConfig, learn_space, space_path
 
     check_resume(args.resume, args.run_dir)
     options = key_values(args.options)
@@ -81,7 +82,7 @@ def run_autospace(args: argparse.Namespace) -> int:
         v = getattr(args, key)
         if v is not None:
             if key in options:
-                raise SpacenasError(f"{flag} and --set {key}=... both given; use one")
+                raise SpacenasError(f"{flag} and --set {key}=... both given (command line or --config); use one")
             options[key] = v
     config = build_config(LearnSpaceConfig, {
         "data": args.data, "data_dir": args.data_dir, "layers": args.layers, "seed": args.seed,
@@ -98,8 +99,9 @@ def run_autospace(args: argparse.Namespace) -> int:
         print(f"layer {l}:")
         for c, f in zip(cells, fit):
             print(f"  {f:+.4f}  {c}")
-    print(f"wrote {config.out}")
-    print(f"next: spacenas autospace-search --space-file {config.out} --method proxyless --data {args.data}")
+    path = space_path(config)
+    print(f"wrote {path}")
+    print(f"next: spacenas autospace-search --space-file {path} --method proxyless --data {args.data}")
     return 0
 
 

@@ -19,6 +19,13 @@ are checked after the merge, so they may come from the file.
 Keys that are bookkeeping of a run dir (``kind``, ``version``, timestamps, see :data:`BOOKKEEPING`)
 are accepted and ignored; ``kind`` must fit the subcommand. Any other unknown key is a one-line
 error naming it and the allowed keys.
+
+A run dir's ``config.json`` is read by its kind: keys with other names (:data:`KIND_KEYS`), keys
+derived from the options (:data:`DERIVED`), and for the AutoSpace kinds nested sections unpacked
+into flags (:data:`UNPACK`: the DEA config and the network plan of an ``autospace`` run, the
+method and plan options of an ``autospace-search`` run). A flag given on the command line also
+drops the file's ``--set`` keys it replaces (:data:`SUPERSEDES`: ``--layers`` the file's
+``channels``/``strides``, another ``--method`` the file's method options).
 """
 from __future__ import annotations
 
@@ -42,7 +49,15 @@ KIND_COMMANDS = {"query": "search", "supernet": "search", "oneshot": "search", "
 
 #: run-dir config.json keys that are derived from the options (recomputed by the run), per kind:
 #: accepted and ignored by name
-DERIVED = {"oneshot": frozenset({"arch_shapes", "loop", "method_config"})}
+DERIVED = {"oneshot": frozenset({"arch_shapes", "loop", "method_config"}),
+           "autospace-search": frozenset({"space", "cells"})}
+
+#: AutoSpace network-plan keys an option may set (``spacenas.strategies.autospace.build.PLAN_KEYS``;
+#: spelled out so that parsing flags imports no torch) and the plan fields that come from the data
+NET_KEYS = ("stem_channels", "channels", "strides")
+NET_FROM_DATA = ("in_channels", "image_size", "num_classes")
+#: the AutoSpace DEA options that have flags of their own (``--rounds``, ``--population``, ``--k``)
+DEA_FLAGS = ("rounds", "population", "k")
 
 #: keys of a preset file (:mod:`spacenas.presets`) that describe the recipe (provenance, the paper's
 #: numbers): accepted and ignored by name in the --preset layer only
@@ -150,7 +165,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         layers.append((f"config file {given['config']}", read_file(given["config"])))
     values = dict(cmd.defaults)
     for where, raw in layers:
-        merge(cmd, values, drop_excluded(cmd, convert(cmd, raw, where), given))
+        merge(cmd, values, drop_superseded(cmd, drop_excluded(cmd, convert(cmd, raw, where), given), given))
     merge(cmd, values, given)
     check_groups(cmd, values, given)
     missing = [cmd.actions[d] for d in cmd.required if values.get(d) is None]
@@ -169,6 +184,86 @@ def merge(cmd: Command, values: dict[str, Any], later: dict[str, Any]) -> None:
             values[dest] = [*values[dest], *v]
         else:
             values[dest] = v
+
+
+# ----- the AutoSpace kinds' config.json ------------------------------------------------------------
+def _section(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    v = raw.get(key)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise SpacenasError(f"{where}: {key!r} must be a mapping, got {v!r}")
+    return v
+
+
+def _plan_options(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The settable keys of a run's ``plan`` (the rest comes from the data); unknown keys are errors."""
+    plan = _section(raw, "plan", where)
+    bad = sorted(k for k in plan if k not in NET_KEYS + NET_FROM_DATA)
+    if bad:
+        raise SpacenasError(f"{where}: unknown key 'plan.{bad[0]}' (allowed: {', '.join(NET_KEYS + NET_FROM_DATA)})")
+    return {k: plan[k] for k in NET_KEYS if k in plan}
+
+
+def unpack_autospace(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """An ``autospace`` run's config.json: ``config`` (the DEA's :class:`AutoSpaceConfig`) -> ``--rounds``,
+    ``--population``, ``--k`` and ``--set``; ``plan`` -> ``--set stem_channels/channels/strides``."""
+    out = {k: v for k, v in raw.items() if k not in ("config", "plan")}
+    dea = dict(_section(raw, "config", where))
+    out.update({k: dea.pop(k) for k in DEA_FLAGS if k in dea})
+    options = {**dea, **_plan_options(raw, where)}
+    if options:
+        out["set"] = options
+    return out
+
+
+def unpack_autospace_search(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """An ``autospace-search`` run's config.json: ``options`` (``{"method": ..., "plan": ...}``) ->
+    ``--set``; with ``manual_irb`` the depth of the run's ``plan`` -> ``--layers`` unless the plan
+    options fix it (a space file brings its own plan)."""
+    out = {k: v for k, v in raw.items() if k not in ("options", "plan")}
+    sections = _section(raw, "options", where)
+    bad = sorted(k for k in sections if k not in ("method", "plan"))
+    if bad:
+        raise SpacenasError(f"{where}: unknown key 'options.{bad[0]}' (allowed: method, plan)")
+    options = {**_section(sections, "method", where), **_section(sections, "plan", where)}
+    plan = _plan_options(raw, where)
+    if raw.get("manual_irb") and "channels" not in options and isinstance(plan.get("channels"), list):
+        out["layers"] = len(plan["channels"])
+    if options:
+        out["set"] = options
+    return out
+
+
+#: run-dir kinds whose config.json nests options: kind -> function(mapping, where) -> flag mapping
+UNPACK = {"autospace": unpack_autospace, "autospace-search": unpack_autospace_search}
+
+#: per subcommand, a flag given on the command line (with another value than the file's) -> what of
+#: the file it replaces: ``--set`` keys, or flags (names of the subcommand's options); ``None``:
+#: every ``--set`` key but the network plan's
+SUPERSEDES: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "autospace": {"layers": ("channels", "strides")},
+    "autospace-search": {"layers": ("channels", "strides"), "space_file": NET_KEYS + ("layers",), "method": None},
+}
+
+
+def drop_superseded(cmd: Command, file_values: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Leave out the file's values and ``--set`` pairs that a flag given on the command line replaces."""
+    out = dict(file_values)
+    for dest, names in SUPERSEDES.get(cmd.name, {}).items():
+        if dest not in given or given[dest] == file_values.get(dest):
+            continue
+        for name in names or ():
+            if name in cmd.actions and not is_key_value(cmd.actions[name]) and name not in given:
+                out.pop(name, None)
+        for d, a in cmd.actions.items():
+            if is_key_value(a) and out.get(d):
+                out[d] = [pair for pair in out[d] if not _replaced(pair.partition("=")[0].strip(), names)]
+    return out
+
+
+def _replaced(key: str, names: tuple[str, ...] | None) -> bool:
+    return key not in NET_KEYS if names is None else key in names
 
 
 # ----- reading ----------------------------------------------------------------------------------
@@ -249,6 +344,8 @@ def convert(cmd: Command, raw: dict[str, Any], where: str) -> dict[str, Any]:
         if want != cmd.name:
             raise SpacenasError(f"{where} is the config of a {kind!r} run; use it with 'spacenas {want}', "
                                 f"not 'spacenas {cmd.name}'")
+    if str(kind) in UNPACK:
+        raw = UNPACK[str(kind)](raw, where)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key in BOOKKEEPING or key in DERIVED.get(str(kind), ()):

@@ -235,3 +235,88 @@ def test_a_run_dirs_config_json_repeats_the_run(kind, capsys, tmp_path, monkeypa
     ra, rb = (json.loads((tmp_path / d / "result.json").read_text()) for d in (a, b))
     keep = ("test_acc", "test_loss", "arch") if kind == "train" else ("arch", "benchmark")
     assert {k: ra.get(k) for k in keep} == {k: rb.get(k) for k in keep}
+
+
+# ----- the AutoSpace kinds: config.json nests the DEA config, the network plan, the method options ----
+AUTOSPACE = ["autospace", "--layers", "2", "--rounds", "1", "--population", "4", "--k", "2", "--seed", "3",
+             "--set", "steps_per_round=2", "--set", "stem_channels=8", "--set", "batch_size=128",
+             "--set", "tournament=2", "--no-progress"]
+
+
+def test_an_autospace_run_dirs_config_json_repeats_the_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out1, err = run(capsys, *AUTOSPACE, "--run-dir", "a1")
+    assert rc == 0, err
+    cfg = resolved(capsys, "autospace", "--config", "a1/config.json")
+    assert (cfg["layers"], cfg["rounds"], cfg["population"], cfg["k"], cfg["seed"]) == (None, 1, 4, 2, 3)
+    assert cfg["set"]["steps_per_round"] == 2 and cfg["set"]["stem_channels"] == 8
+    assert cfg["set"]["channels"] == [16, 24] and cfg["out"] is None  # the plan; no --out: the run dir's space.json
+    rc, out2, err = run(capsys, "autospace", "--config", "a1/config.json", "--run-dir", "a2", "--no-progress")
+    assert rc == 0, err
+    assert json.loads((tmp_path / "a2/config.json").read_text()) == json.loads((tmp_path / "a1/config.json").read_text())
+    r1, r2 = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("a1", "a2"))
+    assert r1["layers"] == r2["layers"] and r1["fitness"] == r2["fitness"] and r1["losses"] == r2["losses"]
+    assert out2 == out1.replace("a1/space.json", "a2/space.json")
+    # flags override the file: another seed and round count, another depth (the file's channels/strides give way)
+    cfg = resolved(capsys, "autospace", "--config", "a1/config.json", "--seed", "4", "--rounds", "2",
+                   "--layers", "3", "--set", "lr=0.1")
+    assert (cfg["seed"], cfg["rounds"], cfg["layers"], cfg["set"]["lr"]) == (4, 2, 3, 0.1)
+    assert "channels" not in cfg["set"] and "strides" not in cfg["set"] and cfg["set"]["stem_channels"] == 8
+
+
+def test_an_autospace_search_run_dirs_config_json_repeats_the_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    search = ["autospace-search", "--manual-irb", "--layers", "2", "--method", "random", "--budget", "1",
+              "--set", "arch_epochs=1", "--set", "stem_channels=8", "--train-epochs", "1", "--seed", "1",
+              "--no-progress"]
+    rc, out1, err = run(capsys, *search, "--run-dir", "s1")
+    assert rc == 0, err
+    cfg = resolved(capsys, "autospace-search", "--config", "s1/config.json")
+    assert (cfg["manual_irb"], cfg["method"], cfg["budget"], cfg["train_epochs"], cfg["seed"]) == (True, "random", 1, 1, 1)
+    assert cfg["layers"] == 2 and cfg["set"] == {"arch_epochs": 1, "stem_channels": 8}  # depth from the run's plan
+    rc, out2, err = run(capsys, "autospace-search", "--config", "s1/config.json", "--run-dir", "s2", "--no-progress")
+    assert rc == 0, err
+    assert out2 == out1
+    assert json.loads((tmp_path / "s2/config.json").read_text()) == json.loads((tmp_path / "s1/config.json").read_text())
+    r1, r2 = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("s1", "s2"))
+    assert r1 == r2 and (tmp_path / "s1/arch.txt").read_text() == (tmp_path / "s2/arch.txt").read_text()
+    # another method drops the file's method options (random's arch_epochs), not the network plan
+    cfg = resolved(capsys, "autospace-search", "--config", "s1/config.json", "--method", "proxyless")
+    assert cfg["method"] == "proxyless" and cfg["set"] == {"stem_channels": 8}
+    # a space file instead of the manual space drops the plan too (the file brings its own)
+    cfg = resolved(capsys, "autospace-search", "--config", "s1/config.json", "--space-file", "x.json")
+    assert (cfg["space_file"], cfg["manual_irb"], cfg["layers"], cfg["set"]) == ("x.json", False, None, {"arch_epochs": 1})
+
+
+@pytest.mark.parametrize("command,doc,needle", [
+    ("autospace", {"kind": "autospace", "plan": {"channels": [8], "bogus": 1}},
+     "unknown key 'plan.bogus' (allowed: stem_channels, channels, strides, in_channels, image_size, num_classes)"),
+    ("autospace", {"kind": "autospace", "config": [1, 2]}, "'config' must be a mapping"),
+    ("autospace", {"kind": "autospace", "config": {"rounds": 1}, "bogus": 2}, "unknown key 'bogus' for 'spacenas autospace'"),
+    ("autospace-search", {"kind": "autospace-search", "manual_irb": True, "method": "random",
+                          "options": {"method": {}, "extra": {}}}, "unknown key 'options.extra' (allowed: method, plan)"),
+    ("autospace-search", {"kind": "autospace", "config": {}}, "config of a 'autospace' run; use it with 'spacenas autospace'"),
+])
+def test_bad_autospace_run_configs_are_one_line_errors(capsys, tmp_path, command, doc, needle):
+    f = write(tmp_path / "config.json", json.dumps(doc))
+    rc, out, err = run(capsys, command, "--config", f, "--print-config")
+    assert rc == 2 and needle in err and err.count("\n") == 1 and not out
+
+
+def test_an_unknown_dea_option_in_an_autospace_config_json_is_a_one_line_error(capsys, tmp_path):
+    f = write(tmp_path / "config.json", json.dumps({"kind": "autospace", "config": {"rounds": 1, "bogus": 2}}))
+    rc, out, err = run(capsys, "autospace", "--config", f, "--run-dir", tmp_path / "r", "--no-progress")
+    assert rc == 2 and "unknown autospace option 'bogus' (allowed: " in err and err.count("\n") == 1
+
+
+def test_the_autospace_key_tables_match_the_configs():
+    """config_file spells the AutoSpace keys out (parsing flags imports no torch); they must stay
+    those of the network plan and the DEA config."""
+    from spacenas.cli import config_file
+    from spacenas.nn.open_cell_net import NetPlan
+    from spacenas.strategies.autospace import AutoSpaceConfig
+    from spacenas.strategies.autospace.build import PLAN_KEYS
+
+    assert config_file.NET_KEYS == PLAN_KEYS
+    assert set(config_file.NET_KEYS + config_file.NET_FROM_DATA) == set(NetPlan.model_fields)
+    assert set(config_file.DEA_FLAGS) <= set(AutoSpaceConfig.model_fields)

@@ -49,7 +49,8 @@ class LearnSpaceConfig(StrictModel):
     device: str = "cpu"
     #: :class:`AutoSpaceConfig` options and network-plan options (``PLAN_KEYS``), by key
     options: dict[str, Any] = Field(default_factory=dict)
-    out: str
+    #: where to write the learned space (as well as ``run_dir/space.json``); None: the run dir's only
+    out: str | None = None
     run_dir: str | None = None
     resume: bool = False
     progress: bool = True
@@ -150,7 +151,9 @@ def learn_space(config: LearnSpaceConfig, *, say: Say = _quiet, on_round: Callab
     (with ``"rounds"``: the number of rounds)."""
     from spacenas.strategies.autospace import AutoSpace, AutoSpaceConfig
 
-    out = check_out_file(config.out)
+    if config.out is None and config.run_dir is None:
+        raise SpacenasError("autospace: give --out FILE or --run-dir DIR (where the learned space goes)")
+    out = check_out_file(config.out) if config.out is not None else None
     dev = str(parse_device(config.device))
     opts = split_options(config.options, {"dea": set(AutoSpaceConfig.model_fields), "plan": PLAN_KEYS}, "autospace")
     cfg = build_config(AutoSpaceConfig, opts["dea"], where="autospace")
@@ -168,10 +171,19 @@ def learn_space(config: LearnSpaceConfig, *, say: Say = _quiet, on_round: Callab
 
     res = dea.run(train, valid, np.random.default_rng(config.seed), torch.Generator().manual_seed(config.seed), dev,
                   run_dir=config.run_dir, resume=config.resume, on_round=each_round, progress=config.progress,
-                  run_config={"data": config.data, "seed": config.seed})  # a spacenas.runs run dir
+                  run_config={"data": config.data, "data_dir": config.data_dir,
+                              "seed": config.seed})  # a spacenas.runs run dir
     res.space.meta.update({"data": config.data, "seed": config.seed})
-    res.save(out)
+    if out is not None:
+        res.save(out)
     return res
+
+
+def space_path(config: LearnSpaceConfig) -> str:
+    """Where :func:`learn_space` wrote the learned space: ``out``, else ``run_dir/space.json``."""
+    from spacenas.strategies.autospace.evolution import SPACE_FILE
+
+    return config.out if config.out is not None else str(Path(config.run_dir) / SPACE_FILE)
 
 
 def load_space_file(path: str):
@@ -279,8 +291,9 @@ def search_layerwise(config: LayerwiseSearchConfig, *, say: Say = _quiet) -> dic
         space = irb_space(plan.n_layers, skippable=plan.skippable())
     from spacenas.runs import RunDir
 
-    run_config = {"kind": "autospace-search", "method": config.method, "space": space.name,
-                  "cells": getattr(space, "layers", None), "plan": plan.model_dump(mode="json"), "data": config.data,
+    run_config = {"kind": "autospace-search", "method": config.method, "space_file": config.space_file,
+                  "manual_irb": config.manual_irb, "space": space.name, "cells": getattr(space, "layers", None),
+                  "plan": plan.model_dump(mode="json"), "data": config.data, "data_dir": config.data_dir,
                   "seed": config.seed, "budget": config.budget, "lam": config.lam,
                   "train_epochs": config.train_epochs, "options": opts}
     if config.run_dir is None:
