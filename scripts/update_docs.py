@@ -11,7 +11,7 @@ A shown output is a fenced ```text block with a marker right above it::
 with this checkout first on PYTHONPATH) and writes its stdout into the block;
 ``--check`` only reports blocks that differ (exit 1). tests/docs/test_docs.py runs the same check.
 ``<!-- slow output of: CMD -->`` marks deterministic output of a command too slow for the test
-(minutes): regenerated here, not checked by the test (the page says so).
+(minutes): regenerated here (unless ``--skip-slow``), not checked by the test (the page says so).
 ``<!-- example output of: CMD -->`` marks output that is not deterministic (timings): it is
 shown as an example and neither regenerated nor checked.
 
@@ -122,12 +122,13 @@ def run_command(cmd: str, cwd: Path) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="report differing blocks, write nothing")
+    ap.add_argument("--skip-slow", action="store_true", help="leave the 'slow output of' blocks as they are")
     ap.add_argument("files", nargs="*", help="only these files (default: README.md, docs/*.md)")
     args = ap.parse_args(argv)
     files = [Path(f).resolve() for f in args.files] or doc_files()
     stale = 0
     for path in files:
-        todo = [b for b in blocks(path) if b.output_of and not b.example]
+        todo = [b for b in blocks(path) if b.output_of and not b.example and not (args.skip_slow and b.slow)]
         if not todo:
             continue
         lines = path.read_text().split("\n")
