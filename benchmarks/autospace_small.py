@@ -70,9 +70,13 @@ def main() -> None:
     ap.add_argument("--final-epochs", type=int, default=8)
     ap.add_argument("--lam", type=float, default=0.05, help="Eq. 6 lambda per million MAdds")
     ap.add_argument("--dea-lam", type=float, default=0.0, help="Eq. 6 lambda during the DEA (0: accuracy only)")
+    ap.add_argument("--table6-only", action="store_true", help="only the Table 6 analogue (5 seeds; minutes, not tens)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = load_dataset("digits")
+    if args.table6_only:
+        table6(data, 5)
+        return
     plan = NetPlan(stem_channels=16, channels=[16, 24, 24], strides=[1, 2, 1])
     open_space = OpenCellSpace()
     manual = irb_space(plan.n_layers, skippable=plan.skippable())  # no 'zero' where shapes change

@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             curves.setdefault(method, []).append(curve)
             changes.setdefault(method, []).append(sum(d > 0 for d in curve))
             print(f"{method:<6} seed {seed}: {sum(curve):.3f} total distance, {changes[method][-1]} of "
-                  f"{len(curve)} epochs changed the arch, final {r.result.arch_text} ({r.wall_s:.1f} s)", flush=True)
+                  f"{len(curve)} epochs changed the arch, final {r.result.arch_text}"
+                  + (f" ({r.wall_s:.1f} s)" if a.times else ""), flush=True)
     stats = mean_curves(curves)
     print(f"\nmean cosine distance over {a.seeds} seeds, per epoch")
     print(f"{'epoch':>5} " + " ".join(f"{m:>8}" for m in methods))

@@ -97,12 +97,29 @@ def add_common_args(p: argparse.ArgumentParser, methods: str, epochs: int) -> No
     p.add_argument("--data-dir", default=None)
     p.add_argument("--max-steps", type=int, default=None, help="cap on steps per epoch")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-times", dest="times", action="store_false",
+                   help="leave out wall and CPU seconds (the rest of the output is deterministic; docs show it)")
 
 
 def header(a: argparse.Namespace) -> str:
     cap = f", max {a.max_steps} steps/epoch" if a.max_steps else ""
     return (f"NB201 supernet C={a.C} N={a.N}, {a.data}, {a.epochs} epochs{cap}, batch {a.batch_size}, "
             f"arch lr {a.arch_lr}, DDSAS L=12 of 30 ops M={a.ddsas_M}, device {a.device}")
+
+
+def data_line(a: argparse.Namespace) -> str:
+    """The data the searches see: the 50/50 search split and the steps per epoch (as the loop counts them)."""
+    import torch
+
+    from spacenas.data import load_dataset
+
+    data = load_dataset(a.data, a.data_dir)
+    train, valid = data.search_split(torch.Generator().manual_seed(2))
+    steps = -(-len(train) // a.batch_size)
+    if a.max_steps is not None:
+        steps = min(steps, a.max_steps)
+    return (f"data: {a.data}, search split {len(train)} / {len(valid)} of {len(data.train)} training images, "
+            f"{steps} steps of batch {a.batch_size} per epoch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     col = bench.metrics[:, bench.column("cifar10", "test")]
     skip, none = OPS.index("skip_connect"), OPS.index("none")
     print(header(a))
+    print(data_line(a))
     print(f"score = shipped NB201 CIFAR-10 test accuracy (200 epochs) of the derived arch, a proxy "
           f"(table: best {col.max():.2f}, mean of all {len(col)} archs {col.mean():.2f})")
-    print(f"{'method':<7} {'seed':>4} {'test%':>6} {'#skip':>5} {'#none':>5} {'p(skip)':>7} {'wall s':>6} "
-          f"{'cpu s':>6}  arch")
+    times = f" {'wall s':>6} {'cpu s':>6}" if a.times else ""
+    print(f"{'method':<7} {'seed':>4} {'test%':>6} {'#skip':>5} {'#none':>5} {'p(skip)':>7}{times}  arch")
     rows: dict[str, list[tuple[float, int, int, float, float, float]]] = {}
     for method in methods:
         for seed in range(a.seeds):
@@ -131,16 +149,17 @@ def main(argv: list[str] | None = None) -> int:
             n_none = sum(c == none for c in arch.choices)
             p_skip = float(np.mean([row[skip] for row in r.result.scores["cell"]]))
             rows.setdefault(method, []).append((acc, n_skip, n_none, p_skip, r.wall_s, r.cpu_s))
-            print(f"{method:<7} {seed:>4} {acc:>6.2f} {n_skip:>5} {n_none:>5} {p_skip:>7.3f} {r.wall_s:>6.1f} "
-                  f"{r.cpu_s:>6.1f}  {r.result.arch_text}", flush=True)
+            t = f" {r.wall_s:>6.1f} {r.cpu_s:>6.1f}" if a.times else ""
+            print(f"{method:<7} {seed:>4} {acc:>6.2f} {n_skip:>5} {n_none:>5} {p_skip:>7.3f}{t}  {r.result.arch_text}",
+                  flush=True)
     print(f"\nsummary (mean +- std over {a.seeds} seeds)")
-    print(f"{'method':<7} {'test%':>14} {'#skip':>5} {'#none':>5} {'p(skip)':>7} {'wall s':>6} {'cpu s':>6}")
+    print(f"{'method':<7} {'test%':>14} {'#skip':>5} {'#none':>5} {'p(skip)':>7}{times}")
     for method, r in rows.items():
         accs = [x[0] for x in r]
         sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
         m = [statistics.mean(x[i] for x in r) for i in range(1, 6)]
-        print(f"{method:<7} {statistics.mean(accs):6.2f} +- {sd:5.2f} {m[0]:>5.2f} {m[1]:>5.2f} {m[2]:>7.3f} "
-              f"{m[3]:>6.1f} {m[4]:>6.1f}")
+        t = f" {m[3]:>6.1f} {m[4]:>6.1f}" if a.times else ""
+        print(f"{method:<7} {statistics.mean(accs):6.2f} +- {sd:5.2f} {m[0]:>5.2f} {m[1]:>5.2f} {m[2]:>7.3f}{t}")
     return 0
 
 
