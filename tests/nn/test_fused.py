@@ -205,41 +205,88 @@ def test_fused_switch_and_state_dict_compatible():
     b.load_state_dict(a.state_dict())  # same keys and shapes on both paths
 
 
-@pytest.mark.parametrize("space", ["nb201", pytest.param("darts", marks=pytest.mark.xfail(
-    reason="open defect: since the merge with the recipes branch the float32 DARTS-space search logs differ "
-           "between the paths by ~2e-3 after 2 epochs (float64 forward/gradient equality tests pass); "
-           "to investigate", strict=False))])
-def test_short_search_same_arch_and_log(tmp_path, space):
-    """A full short search (digits, 2 epochs, max_steps) gives the same arch and log on both paths."""
+class _AsDtype:
+    """A search split whose batches come in ``dtype`` (the loop's data wrapper calls ``batch``)."""
+
+    def __init__(self, data, dtype: torch.dtype) -> None:
+        self.data, self.dtype = data, dtype
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def batch(self, idx):
+        x, y = self.data.batch(idx)
+        return x.to(self.dtype), y
+
+
+def short_search(tmp_path, space: str, fused: bool, dtype: torch.dtype, **extra):
+    """A digits DrNAS search of 2 epochs x 2 steps built as ``spacenas search`` builds it (so with
+    the command line's scaled ``arch_lr`` unless ``extra`` sets one), run in ``dtype``."""
     from spacenas.strategies.oneshot.build import build_search
     from spacenas.strategies.oneshot.loop import search
-    runs = {}
-    for fused in (True, False):
-        opts = {"max_steps": 2, "batch_size": 16, "C": 4, "fused": fused}
-        opts.update({"N": 1} if space == "nb201" else {"layers": 3})
-        b = build_search(space, "drnas", "digits", seed=0, epochs=2, options=opts)
-        res = search(b.strategy, b.supernet, b.train, b.valid, b.loop, run_dir=tmp_path / str(fused), progress=False)
-        log = [json.loads(line) for line in (tmp_path / str(fused) / "log.jsonl").read_text().splitlines()]
-        runs[fused] = (res.arch_text, log)
-    (arch_f, log_f), (arch_r, log_r) = runs[True], runs[False]
+    opts = {"max_steps": 2, "batch_size": 16, "C": 4, "fused": fused, **extra}
+    opts.update({"N": 1} if space == "nb201" else {"layers": 3})
+    b = build_search(space, "drnas", "digits", seed=0, epochs=2, options=opts)
+    s = b.strategy
+    if dtype != torch.float32:
+        b.supernet.to(dtype)
+        s.params = {k: torch.nn.Parameter(v.detach().to(dtype)) for k, v in s.params.items()}
+        s.arch_optimizer = s.make_arch_optimizer()
+    run = tmp_path / f"{space}-{fused}-{dtype}"
+    res = search(s, b.supernet, _AsDtype(b.train, dtype), _AsDtype(b.valid, dtype), b.loop, run_dir=run,
+                 progress=False)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r.pop("supernet_path") for r in log] == ["fused" if fused else "reference"] * 2
+    return res.arch_text, log, b.notes
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_short_search_same_arch_and_log(tmp_path, space):
+    """A full short search (digits, 2 epochs, max_steps, the command line's arch_lr) gives the same
+    arch and log on both paths, in float64.
+
+    Why float64: the command line scales a short run's arch_lr up to 200 x the paper's (0.06 here,
+    :mod:`spacenas.strategies.oneshot.short_runs`), and Adam moves every architecture parameter by
+    about arch_lr per step whatever the size of its gradient, so float32 rounding differences in
+    the order of additions (1e-8 after the first architecture step) grow about 4e4-fold per step;
+    by the fourth step the DrNAS Dirichlet sampler (a rejection sampler) consumes a different
+    number of draws from the generator and the runs part (the darts case then derives another
+    arch). In float64 the same run stays within 1e-14 on both paths. The float32 path is compared
+    at the paper's arch_lr below, where nothing amplifies the rounding."""
+    arch_f, log_f, notes = short_search(tmp_path, space, True, torch.float64)
+    arch_r, log_r, _ = short_search(tmp_path, space, False, torch.float64)
+    assert any("arch_lr 0.06" in n for n in notes)  # the amplifying setting is the one exercised
     assert arch_f == arch_r
-    assert [r.pop("supernet_path") for r in log_f] == ["fused"] * 2
-    assert [r.pop("supernet_path") for r in log_r] == ["reference"] * 2
-    assert _approx_equal(log_f, log_r)
+    _approx_equal(log_f, log_r, rel=1e-9)
 
 
-def _approx_equal(a, b) -> bool:
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_short_search_float32_same_arch_and_log(tmp_path, space):
+    """The same short search in float32 (what runs) at the papers' arch_lr (3e-4, no short-run
+    scaling): the paths agree to float32 rounding (rel 1e-4) and derive the same arch."""
+    arch_f, log_f, _ = short_search(tmp_path, space, True, torch.float32, arch_lr=3e-4)
+    arch_r, log_r, _ = short_search(tmp_path, space, False, torch.float32, arch_lr=3e-4)
+    assert arch_f == arch_r
+    _approx_equal(log_f, log_r, rel=1e-4)
+
+
+#: log fields rounded to 5 decimals when written: equal up to one unit in the last place
+ROUNDED = {"mixing", "concentration"}
+
+
+def _approx_equal(a, b, rel: float, key: str = "") -> None:
     if isinstance(a, dict):
         assert a.keys() == b.keys()
-        return all(_approx_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
+        for k in a:
+            _approx_equal(a[k], b[k], rel, k if k in ROUNDED else key)
+    elif isinstance(a, list):
         assert len(a) == len(b)
-        return all(_approx_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, float):
-        assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
-        return True
-    assert a == b
-    return True
+        for x, y in zip(a, b):
+            _approx_equal(x, y, rel, key)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=rel, abs=1.01e-5 if key in ROUNDED else 1e-12), key
+    else:
+        assert a == b
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])
