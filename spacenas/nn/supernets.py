@@ -177,6 +177,15 @@ class NB201Supernet(_CellSupernet):
                               act_mixture, fused, channels_last)
         init_parameters_(self, generator)
 
+    @property
+    def channels_last(self) -> bool | None:
+        """Memory format of the forward: True, False or None (auto, :func:`~spacenas.nn.fused.fast_layout`)."""
+        return self.body.channels_last
+
+    @channels_last.setter
+    def channels_last(self, value: bool | None) -> None:
+        self.body.channels_last = value
+
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {"cell": (len(nb201.EDGES), len(nb201.OPS))}
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from spacenas.errors import SpacenasError
 from spacenas.nn.fused import _pool
 from spacenas.nn.supernets import DARTSSupernet, NB201Net, NB201Supernet
 from spacenas.spaces import nb201
@@ -47,16 +48,31 @@ def make_net(space: str, act_mixture: bool = False) -> torch.nn.Module:
     return net.double()
 
 
+def layout_of(net) -> str:
+    """The memory format the cells ran in at the latest forward (seen by a hook on the stem)."""
+    return net._seen_layout
+
+
+def watch_layout(net) -> None:
+    stem = net.body.stem if hasattr(net, "body") else net.stem
+
+    def hook(module, inputs, output):
+        net._seen_layout = ("channels_last" if output.is_contiguous(memory_format=torch.channels_last)
+                            and not output.is_contiguous() else "contiguous")
+    stem.register_forward_hook(hook)
+
+
 def batches(n: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     return [(torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 10, (4,), generator=g))
             for _ in range(n)]
 
 
-def pair(space, cls, config, act_mixture=False):
+def pair(space, cls, config, act_mixture=False, fused_layout=None, ref_layout=None):
     fused = make_net(space, act_mixture)
     ref = copy.deepcopy(fused)
     ref.fused = False
+    fused.channels_last, ref.channels_last = _setting(fused_layout), _setting(ref_layout)
     out = []
     for net in (fused, ref):
         s = cls(net.arch_shapes(), config, torch.Generator().manual_seed(5))
@@ -88,8 +104,16 @@ def bilevel_steps(net, s, data):
         opt.step()
 
 
-def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="fused"):
-    (fn, fs), (rn, rs) = pair(space, cls, config, act_mixture)
+def _setting(layout):
+    return None if layout is None else layout == "channels_last"
+
+
+def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="fused", fused_layout=None,
+            ref_layout=None):
+    """Both paths from the same weights and seeds; the fused one in ``fused_layout`` (None: its
+    default, channels-last on the CPU), the reference one in ``ref_layout`` (None: contiguous)."""
+    (fn, fs), (rn, rs) = pair(space, cls, config, act_mixture, fused_layout, ref_layout)
+    watch_layout(fn), watch_layout(rn)
     data = batches(4)
     for phase in range(2 if stage_switch else 1):
         if phase:  # DrNAS progressive: prune + widen through the strategy's own epoch hook
@@ -98,6 +122,7 @@ def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="f
             net.train()
         (lf, af, wf), (lr_, ar, wr) = (grads(fn, fs, data[0], data[1]), grads(rn, rs, data[0], data[1]))
         assert fn.last_path == expect and rn.last_path == "reference"
+        assert (layout_of(fn), layout_of(rn)) == (fused_layout or "channels_last", ref_layout or "contiguous")
         close(lf, lr_)
         assert len(af) == len(ar)
         for a, b in zip(af, ar):
@@ -123,6 +148,38 @@ def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="f
 @pytest.mark.parametrize("second_order", [False, True])
 def test_darts_equal(space, second_order):
     compare(space, DARTS, {"second_order": second_order})
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+@pytest.mark.parametrize("fused_layout, ref_layout", [("contiguous", "contiguous"), ("channels_last", "channels_last")])
+def test_layouts_equal(space, fused_layout, ref_layout):
+    """The fused path in today's contiguous layout, and the reference path in channels-last,
+    equal the other path too (the default pairs fused channels-last with reference contiguous)."""
+    compare(space, DARTS, {}, fused_layout=fused_layout, ref_layout=ref_layout)
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_default_layout_rule(space):
+    """channels_last=None: channels-last on the CPU fused path, contiguous on the reference path;
+    True/False force it; anything else is one line naming the allowed values."""
+    net = make_net(space)
+    watch_layout(net)
+    w = {k: torch.rand(s, dtype=torch.float64) for k, s in net.arch_shapes().items()}
+    x = batches(1)[0][0]
+    net(x, w)
+    assert layout_of(net) == "channels_last"
+    net.fused = False
+    net(x, w)
+    assert layout_of(net) == "contiguous"
+    net.channels_last = True
+    net(x, w)
+    assert layout_of(net) == "channels_last"
+    net.fused, net.channels_last = True, False
+    net(x, w)
+    assert layout_of(net) == "contiguous"
+    net.channels_last = "yes"
+    with pytest.raises(SpacenasError, match="channels_last must be true, false or null"):
+        net(x, w)
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])
