@@ -371,3 +371,33 @@ def test_masked_ops_are_not_computed_on_the_fused_path(space):
                     assert all(gr is not None for gr in grads)
                 else:
                     assert all(gr is None for gr in grads)
+
+
+def test_factorized_reduce_channels_last(tmp_path):
+    """FactorizedReduce on a channels-last input with few channels (DARTS reduction edges under
+    partial channels: C=16, k=4 gives 4) trains without corrupting the heap (oneDNN's stride-2
+    1x1 weight gradient does, for 2 to 6 input channels; the op avoids it), and equals the
+    contiguous computation. Run in a child process: heap corruption aborts the interpreter."""
+    import subprocess
+    import sys
+    from support import ROOT, cli_env
+    code = """
+import torch
+from spacenas.nn.ops import FactorizedReduce
+for c in (2, 4, 6, 8):
+    for size in (7, 8):
+        op = FactorizedReduce(c, c, affine=False)
+        x = torch.randn(8, 2 * c, size, size).contiguous(memory_format=torch.channels_last)[:, :c]
+        a, b = x.detach().requires_grad_(), x.detach().contiguous().requires_grad_()
+        for _ in range(5):
+            ya, yb = op(a), op(b)
+            ya.square().sum().backward()
+            op.zero_grad()
+            yb.square().sum().backward()
+        torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(MALLOC_CHECK_="3"),
+                       cwd=ROOT, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
