@@ -12,9 +12,11 @@ reference path (``fused=False``, every edge on its own) and the fused path (the 
 * NB201 supernet C=16, N=5, batch 64;
 * DARTS-space supernet C=16, 8 cells, batch 64; and the same with partial channels k=4.
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the step; on the CPU the bytes of
-the tensors autograd saves for backward during the weight step (deduplicated by storage), which
-is what dominates a training step's memory and what fusion changes.
+Memory: on CUDA the peak the step allocates above what was allocated before it
+(``torch.cuda.max_memory_allocated`` minus ``memory_allocated``; the model, its optimizer
+state and the batches are already there); on the CPU the bytes of the tensors autograd saves
+for backward during the weight step (deduplicated by storage), which is what dominates a
+training step's memory and what fusion changes.
 
 Part 2, the DARTS V2 **evaluation network** (C=36, 20 cells, batch 96, auxiliary head 0.4,
 drop-path 0.2) in images/s for fp32, channels_last and bf16 autocast: the **model step** alone
