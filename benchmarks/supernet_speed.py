@@ -279,7 +279,11 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}; {'tiny sizes' if args.tiny else 'paper sizes'}; "
+    overrides = [f"{k} {v}" for k, v in (("--batch", args.batch), ("--eval-C", args.eval_C),
+                                         ("--eval-layers", args.eval_layers), ("--eval-batch", args.eval_batch))
+                 if v is not None]
+    sizes = "tiny sizes" if args.tiny else "paper sizes"
+    print(f"device: {name}; torch {torch.__version__}; {sizes}{' except ' + ', '.join(overrides) if overrides else ''}; "
           f"{args.steps} timed steps; {args.clock} clock")
     keys = ("nb201", "darts", "darts-k4")
     wanted = {c for c in args.cases.split(",") if c}
