@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spacenas.errors import SpacenasError
 from spacenas.nn.mixed import MixedOp, partial_tail
 from spacenas.nn.ops import Identity, Pool, ReLUConvBN
 
@@ -41,6 +42,20 @@ FUSED, REFERENCE = "fused", "reference"
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
+
+
+def fast_layout(x: torch.Tensor, channels_last: bool | None, fused: bool) -> torch.Tensor:
+    """``x`` in the memory format a supernet's forward runs in. ``channels_last`` True/False
+    forces channels-last (NHWC) or leaves ``x`` as it is; ``None`` (the default) means
+    channels-last where the fused path is on and ``x`` is on the CPU (oneDNN's convolutions
+    and BatchNorm run faster on it there; one copy of the 3-channel input switches the whole
+    network, whose convolutions keep the layout of their input). The reference path keeps
+    today's layout, and so do CUDA devices unless asked. Same numbers either way, up to the order
+    of floating point additions inside the kernels (tests/nn/test_fused.py)."""
+    on = channels_last if channels_last is not None else (fused and x.device.type == "cpu")
+    if not isinstance(on, bool):
+        raise SpacenasError(f"channels_last must be true, false or null (auto), got {channels_last!r}")
+    return x.contiguous(memory_format=torch.channels_last) if on and x.dim() == 4 else x
 
 
 def fusable(edges: Sequence[nn.Module], act_weights) -> str | None:
@@ -68,41 +83,49 @@ def run_dag(states: list[torch.Tensor], n_new: int, edges: Sequence[tuple[int, i
             index_cache: dict) -> list[torch.Tensor]:
     """Compute ``n_new`` nodes of a cell DAG. ``edges[e] = (target, source)`` in state numbering
     (``states`` holds the given inputs; node ``len(states) + i`` is the i-th new one); each new
-    node is the sum of its incoming edges. Returns all states (inputs first)."""
+    node is the sum of its incoming edges, accumulated term by term (:func:`_sum_terms`: the
+    terms of all incoming edges in one chain, so no edge output is materialized on its own).
+    Returns all states (inputs first)."""
     states = list(states)
-    acc: dict[int, torch.Tensor] = {}
+    terms: dict[int, list] = {}
     by_src: dict[int, list[int]] = {}
     for e, (_, s) in enumerate(edges):
         by_src.setdefault(s, []).append(e)
     total = len(states) + n_new
     for src in range(total):
         if src >= len(states):
-            states.append(acc.pop(src))
+            states.append(_sum_terms(terms.pop(src)))
         outs = edge_group(states[src], [(e, modules[e]) for e in by_src.get(src, [])], weights, active, index_cache)
         for e in by_src.get(src, []):
-            t = edges[e][0]
-            acc[t] = outs[e] if t not in acc else acc[t] + outs[e]
+            terms.setdefault(edges[e][0], []).extend(outs[e])
     return states
 
 
 def edge_group(x: torch.Tensor, members: list[tuple[int, MixedOp]], weights: torch.Tensor | None,
-               active: list | None, index_cache: dict) -> dict[int, torch.Tensor]:
-    """Outputs of the mixed edges ``members`` (``(edge index, MixedOp)``), all fed ``x``."""
+               active: list | None, index_cache: dict) -> dict[int, list]:
+    """The terms of the mixed edges ``members`` (``(edge index, MixedOp)``), all fed ``x``:
+    per edge a list of ``(tensor, weight or None)`` whose sum (``tensor * weight``, the weight a
+    scalar or a broadcastable map) is the edge's output (:func:`_sum_terms`)."""
     groups: dict[tuple[int, int], list[tuple[int, MixedOp]]] = {}
     for e, m in members:
         groups.setdefault((m.k, m.stride), []).append((e, m))
-    out: dict[int, torch.Tensor] = {}
+    out: dict[int, list] = {}
     for (k, stride), ms in groups.items():
-        c = ms[0][1].width
-        xin, rest = (x[:, :c], x[:, c:]) if k > 1 else (x, None)
-        out.update(_group(xin, rest, k, stride, ms, weights, active, index_cache))
+        if k > 1:  # partial channels: each edge's mixture is joined with its bypassed channels
+            c = ms[0][1].width
+            xin, rest = x[:, :c], x[:, c:]
+            for e, ts in _group(xin, stride, ms, weights, active, index_cache).items():
+                out[e] = [(partial_tail(_sum_terms(ts), rest, stride, k), None)]
+        else:
+            out.update(_group(x, stride, ms, weights, active, index_cache))
     return out
 
 
-def _group(xin, rest, k, stride, ms, weights, active, index_cache):
+def _group(xin, stride, ms, weights, active, index_cache) -> dict[int, list]:
     terms: dict[int, list] = {e: [] for e, _ in ms}
     relu_x = None
     pools: dict = {}
+    pooled: dict = {}
     convs: dict[tuple, list] = {}
     for e, m in ms:
         for i, name in enumerate(m.op_names):
@@ -115,9 +138,16 @@ def _group(xin, rest, k, stride, ms, weights, active, index_cache):
             elif isinstance(op, Pool):
                 key = (type(op.pool), op.pool.stride)
                 if key not in pools:
-                    pools[key] = _pool(op.pool, xin, index_cache)
-                y = pools[key]
-                terms[e].append((y if op.bn is None else op.bn(y), w))
+                    pools[key] = _pool_parts(op.pool, xin, index_cache)
+                y, inv = pools[key]
+                if inv is not None and op.bn is None and not (w is not None and w.requires_grad):
+                    # the count map joins the mixing weight: w * (y * inv) == y * (w * inv); not
+                    # where w needs a gradient (that would be a sum over a broadcast map)
+                    terms[e].append((y, inv if w is None else w * inv))
+                else:  # the pooled tensor itself (for the BN, or for w's gradient): once per input
+                    if key not in pooled:
+                        pooled[key] = y if inv is None else y * inv
+                    terms[e].append((pooled[key] if op.bn is None else op.bn(pooled[key]), w))
             elif isinstance(op, ReLUConvBN) and _stackable(op):
                 cv, bn = op.conv, op.bn
                 key = (cv.kernel_size, cv.stride, cv.padding, cv.dilation, bn.eps, bn.momentum, bn.affine,
@@ -132,24 +162,57 @@ def _group(xin, rest, k, stride, ms, weights, active, index_cache):
     if convs:
         if relu_x is None:
             relu_x = torch.relu(xin)
-        for key, group in convs.items():
-            for (e, _, _), y in zip(group, _conv_bn(relu_x, group, weights, index_cache)):
-                terms[e].append((y, None))
-    out = {}
-    for e, m in ms:
-        out[e] = partial_tail(_mix(terms[e], xin, stride), rest, stride, k) if k > 1 else _mix(terms[e], xin, stride)
-    return out
+        _stacked_conv_terms(relu_x, list(convs.values()), weights, index_cache, terms)
+    for e, ts in terms.items():
+        if not ts:  # only `none` (or nothing) is active: the edge outputs zeros
+            ts.append((torch.zeros_like(xin[:, :, ::stride, ::stride]), None))
+    return terms
+
+
+def _stacked_conv_terms(x, groups, weights, index_cache, terms) -> None:
+    """Add the outputs of the stacked conv groups to ``terms`` (weights already folded in).
+    Groups with the same edges in the same order (NB201: the 1x1 and the 3x3 convs of the edges
+    that leave a node) are summed stacked, by one addition, before the split into edges."""
+    by_layout: dict[tuple, torch.Tensor] = {}
+    for group in groups:
+        layout = tuple((e, op.conv.out_channels) for e, _, op in group)
+        y = _conv_bn(x, group, weights, index_cache)
+        by_layout[layout] = y if layout not in by_layout else by_layout[layout] + y
+    for layout, y in by_layout.items():
+        parts = y.split([n for _, n in layout], dim=1) if len(layout) > 1 else [y]
+        for (e, _), part in zip(layout, parts):
+            terms[e].append((part, None))
+
+
+def _sum_terms(terms: list) -> torch.Tensor:
+    """``sum(y if w is None else w * y)``: unweighted terms first (no multiplication for the
+    first term), then one ``addcmul`` per weighted term."""
+    ordered = [t for t in terms if t[1] is None] + [t for t in terms if t[1] is not None]
+    y, w = ordered[0]
+    acc = y if w is None else y * w
+    for y, w in ordered[1:]:
+        acc = acc + y if w is None else torch.addcmul(acc, y, w)
+    return acc
 
 
 def _pool(pool: nn.Module, x: torch.Tensor, cache: dict) -> torch.Tensor:
-    """``pool(x)``; a 3x3 average pool without padded zeros in the count
-    (``count_include_pad=False``, NB201's and DARTS's ``avg_pool_3x3``) is computed as a
-    depthwise convolution with a ones kernel times the reciprocal count map: the same sum of
-    the same elements divided by the same count, but far fewer passes over memory on a CPU
-    (PyTorch's CPU kernel for that pool's backward is ~25x slower than a depthwise conv's)."""
+    """``pool(x)``, computed as in :func:`_pool_parts`."""
+    y, inv = _pool_parts(pool, x, cache)
+    return y if inv is None else y * inv
+
+
+def _pool_parts(pool: nn.Module, x: torch.Tensor, cache: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(y, inv)`` with ``pool(x) == y * inv`` (``inv``: None, or a ``[1, 1, H, W]`` map).
+
+    A 3x3 average pool without padded zeros in the count (``count_include_pad=False``, NB201's
+    and DARTS's ``avg_pool_3x3``) is a depthwise convolution with a ones kernel (the window
+    sums) times the reciprocal count map: the same sum of the same elements divided by the same
+    count, but far fewer passes over memory on a CPU (PyTorch's CPU kernel for that pool's
+    backward is ~25x slower than a depthwise conv's). The caller folds ``inv`` into the mixing
+    weight where nothing else needs the pooled tensor. Other pools: ``(pool(x), None)``."""
     if not (isinstance(pool, nn.AvgPool2d) and not pool.count_include_pad and pool.kernel_size in (3, (3, 3))
             and pool.padding in (1, (1, 1)) and not pool.ceil_mode and pool.divisor_override is None):
-        return pool(x)
+        return pool(x), None
     stride = pool.stride if isinstance(pool.stride, int) else pool.stride[0]
     c, (h, w) = x.shape[1], x.shape[-2:]
     key = ("avg3", c, h, w, stride, x.dtype, x.device)
@@ -158,26 +221,12 @@ def _pool(pool: nn.Module, x: torch.Tensor, cache: dict) -> torch.Tensor:
         count = F.avg_pool2d(ones, 3, stride, 1, count_include_pad=True) * 9
         cache[key] = (torch.ones(c, 1, 3, 3, dtype=x.dtype, device=x.device), 1.0 / count.round())
     kernel, inv = cache[key]
-    return F.conv2d(x, kernel, None, stride, 1, 1, c) * inv
+    return F.conv2d(x, kernel, None, stride, 1, 1, c), inv
 
 
 def _stackable(op: ReLUConvBN) -> bool:
     cv, bn = op.conv, op.bn
     return cv.groups == 1 and cv.bias is None and cv.padding_mode == "zeros" and bn.momentum is not None
-
-
-def _mix(terms, xin, stride) -> torch.Tensor:
-    if not terms:  # only `none` (or nothing) is active: the edge outputs zeros
-        return torch.zeros_like(xin[:, :, ::stride, ::stride])
-    acc = None
-    for y, w in terms:
-        if acc is None:
-            acc = y if w is None else w * y
-        elif w is None:
-            acc = acc + y
-        else:
-            acc = torch.addcmul(acc, w, y)
-    return acc
 
 
 def _scales(group, weights, index_cache) -> torch.Tensor:
@@ -190,8 +239,9 @@ def _scales(group, weights, index_cache) -> torch.Tensor:
     return weights.reshape(-1).index_select(0, idx)
 
 
-def _conv_bn(x: torch.Tensor, group, weights, index_cache) -> list[torch.Tensor]:
-    """``w_g * BN_g(conv_g(x))`` for every op ``g`` of ``group`` by one conv and one BN."""
+def _conv_bn(x: torch.Tensor, group, weights, index_cache) -> torch.Tensor:
+    """``w_g * BN_g(conv_g(x))`` for every op ``g`` of ``group``, stacked along the channels,
+    by one conv and one BN."""
     ops = [op for _, _, op in group]
     cv, bn = ops[0].conv, ops[0].bn
     sizes = [op.conv.out_channels for op in ops]
@@ -219,7 +269,7 @@ def _conv_bn(x: torch.Tensor, group, weights, index_cache) -> list[torch.Tensor]
                 torch._foreach_copy_([op.bn.running_mean for op in ops], list(rm.split(sizes)))
                 torch._foreach_copy_([op.bn.running_var for op in ops], list(rv.split(sizes)))
             torch._foreach_add_([op.bn.num_batches_tracked for op in ops], 1)
-    return list(y.split(sizes, dim=1)) if len(ops) > 1 else [y]
+    return y
 
 
 def _cat(ts: list[torch.Tensor]) -> torch.Tensor:

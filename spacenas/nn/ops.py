@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from spacenas.errors import unknown
 
@@ -125,8 +126,15 @@ class FactorizedReduce(nn.Module):
 
     def forward(self, x: torch.Tensor, act: Act = None) -> torch.Tensor:
         x = torch.relu(x)
-        y2 = self.conv2(x[:, :, 1:, 1:])
-        y1 = self.conv1(x)
+        if x.dim() == 4 and x.shape[1] > 1 and x.stride(1) == 1 and x.device.type == "cpu":
+            # channels-last on the CPU: the same 1x1 convs on the stride-2 grids, at stride 1
+            # (oneDNN's weight gradient of a stride-2 1x1 conv corrupts the heap there for 2 to 6
+            # input channels, torch 2.13; tests/nn/test_fused.py::test_factorized_reduce_channels_last)
+            y2 = F.conv2d(x[:, :, 1::2, 1::2], self.conv2.weight, self.conv2.bias)
+            y1 = F.conv2d(x[:, :, ::2, ::2], self.conv1.weight, self.conv1.bias)
+        else:
+            y2 = self.conv2(x[:, :, 1:, 1:])
+            y1 = self.conv1(x)
         if y2.shape[-2:] != y1.shape[-2:]:  # odd sizes: pad the shifted branch at the end
             y2 = nn.functional.pad(y2, (0, y1.shape[-1] - y2.shape[-1], 0, y1.shape[-2] - y2.shape[-2]))
         return self.bn(torch.cat([y1, y2], dim=1))

@@ -27,6 +27,7 @@ from spacenas.errors import SpacenasError
 from spacenas.nn.activations import check_edge_activations
 from spacenas.nn.cells import DARTSCell, NB201Cell, ResNetBlock
 from spacenas.nn.derive import derive_darts, derive_nb201
+from spacenas.nn.fused import fast_layout
 from spacenas.nn.mixed import MixedOp
 from spacenas.nn.ops import init_parameters_
 from spacenas.nn.supernet_base import Supernet, Weights
@@ -138,8 +139,9 @@ class NB201Body(nn.Module):
     """The NB201 network with ``edge_ops[e]`` as the candidate ops of edge ``e`` in every cell."""
 
     def __init__(self, edge_ops, C: int, N: int, num_classes: int, in_channels: int, bn_affine: bool,
-                 act_mixture: bool = False, fused: bool = True) -> None:
+                 act_mixture: bool = False, fused: bool = True, channels_last: bool | None = None) -> None:
         super().__init__()
+        self.channels_last = channels_last
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers, c = [], C
         for stage in range(3):
@@ -153,7 +155,8 @@ class NB201Body(nn.Module):
         set_fused(self, fused)
 
     def forward(self, x, weights=None, active=None, act_weights=None) -> torch.Tensor:
-        x = self.stem(x)
+        fused = any(c.fused for c in self.layers if isinstance(c, NB201Cell))
+        x = self.stem(fast_layout(x, self.channels_last, fused))
         for layer in self.layers:
             x = layer(x, weights, active, act_weights) if isinstance(layer, NB201Cell) else layer(x)
         x = self.lastact(x).mean(dim=(2, 3))
@@ -166,13 +169,22 @@ class NB201Supernet(_CellSupernet):
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, in_channels: int = 3,
                  bn_affine: bool = False, *, act_mixture: bool = False, fused: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+                 channels_last: bool | None = None, generator: torch.Generator | None = None) -> None:
         super().__init__()
         check_dims(C=C, N=N)  # --set C=0 / N=4.5: one line, not a shape error deep in torch
         self.space = nb201.NB201Space()
         self.body = NB201Body([nb201.OPS] * len(nb201.EDGES), C, N, num_classes, in_channels, bn_affine,
-                              act_mixture, fused)
+                              act_mixture, fused, channels_last)
         init_parameters_(self, generator)
+
+    @property
+    def channels_last(self) -> bool | None:
+        """Memory format of the forward: True, False or None (auto, :func:`~spacenas.nn.fused.fast_layout`)."""
+        return self.body.channels_last
+
+    @channels_last.setter
+    def channels_last(self, value: bool | None) -> None:
+        self.body.channels_last = value
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         return {"cell": (len(nb201.EDGES), len(nb201.OPS))}
@@ -247,9 +259,10 @@ class DARTSSupernet(_CellSupernet):
     def __init__(self, C: int = 16, layers: int = 8, steps: int = 4, multiplier: int = 4,
                  num_classes: int = 10, in_channels: int = 3, stem_multiplier: int = 3,
                  bn_affine: bool = False, *, act_mixture: bool = False, fused: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+                 channels_last: bool | None = None, generator: torch.Generator | None = None) -> None:
         super().__init__()
         check_dims(C=C, layers=layers)  # --set C=0 / layers=4.5: one line, not a shape error deep in torch
+        self.channels_last = channels_last
         if steps != 4 or not 1 <= multiplier <= steps:
             raise SpacenasError(f"DARTS supernet supports steps=4 (the darts space) and 1 <= multiplier <= 4, "
                                 f"got steps={steps}, multiplier={multiplier}")
@@ -283,7 +296,7 @@ class DARTSSupernet(_CellSupernet):
 
     def forward(self, x, weights, masks=None, act_weights=None) -> torch.Tensor:
         w, m, a = self._args(weights, masks, act_weights)
-        s0 = s1 = self.stem(x)
+        s0 = s1 = self.stem(fast_layout(x, self.channels_last, self.fused))
         for cell in self.cells:
             key = "reduce" if cell.reduction else "normal"
             s0, s1 = s1, cell(s0, s1, w[key], m[key], a[key])

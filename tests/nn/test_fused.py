@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from spacenas.errors import SpacenasError
 from spacenas.nn.fused import _pool
 from spacenas.nn.supernets import DARTSSupernet, NB201Net, NB201Supernet
 from spacenas.spaces import nb201
@@ -47,16 +48,31 @@ def make_net(space: str, act_mixture: bool = False) -> torch.nn.Module:
     return net.double()
 
 
+def layout_of(net) -> str:
+    """The memory format the cells ran in at the latest forward (seen by a hook on the stem)."""
+    return net._seen_layout
+
+
+def watch_layout(net) -> None:
+    stem = net.body.stem if hasattr(net, "body") else net.stem
+
+    def hook(module, inputs, output):
+        net._seen_layout = ("channels_last" if output.is_contiguous(memory_format=torch.channels_last)
+                            and not output.is_contiguous() else "contiguous")
+    stem.register_forward_hook(hook)
+
+
 def batches(n: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     return [(torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 10, (4,), generator=g))
             for _ in range(n)]
 
 
-def pair(space, cls, config, act_mixture=False):
+def pair(space, cls, config, act_mixture=False, fused_layout=None, ref_layout=None):
     fused = make_net(space, act_mixture)
     ref = copy.deepcopy(fused)
     ref.fused = False
+    fused.channels_last, ref.channels_last = _setting(fused_layout), _setting(ref_layout)
     out = []
     for net in (fused, ref):
         s = cls(net.arch_shapes(), config, torch.Generator().manual_seed(5))
@@ -88,8 +104,16 @@ def bilevel_steps(net, s, data):
         opt.step()
 
 
-def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="fused"):
-    (fn, fs), (rn, rs) = pair(space, cls, config, act_mixture)
+def _setting(layout):
+    return None if layout is None else layout == "channels_last"
+
+
+def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="fused", fused_layout=None,
+            ref_layout=None):
+    """Both paths from the same weights and seeds; the fused one in ``fused_layout`` (None: its
+    default, channels-last on the CPU), the reference one in ``ref_layout`` (None: contiguous)."""
+    (fn, fs), (rn, rs) = pair(space, cls, config, act_mixture, fused_layout, ref_layout)
+    watch_layout(fn), watch_layout(rn)
     data = batches(4)
     for phase in range(2 if stage_switch else 1):
         if phase:  # DrNAS progressive: prune + widen through the strategy's own epoch hook
@@ -98,6 +122,7 @@ def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="f
             net.train()
         (lf, af, wf), (lr_, ar, wr) = (grads(fn, fs, data[0], data[1]), grads(rn, rs, data[0], data[1]))
         assert fn.last_path == expect and rn.last_path == "reference"
+        assert (layout_of(fn), layout_of(rn)) == (fused_layout or "channels_last", ref_layout or "contiguous")
         close(lf, lr_)
         assert len(af) == len(ar)
         for a, b in zip(af, ar):
@@ -123,6 +148,38 @@ def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="f
 @pytest.mark.parametrize("second_order", [False, True])
 def test_darts_equal(space, second_order):
     compare(space, DARTS, {"second_order": second_order})
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+@pytest.mark.parametrize("fused_layout, ref_layout", [("contiguous", "contiguous"), ("channels_last", "channels_last")])
+def test_layouts_equal(space, fused_layout, ref_layout):
+    """The fused path in today's contiguous layout, and the reference path in channels-last,
+    equal the other path too (the default pairs fused channels-last with reference contiguous)."""
+    compare(space, DARTS, {}, fused_layout=fused_layout, ref_layout=ref_layout)
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_default_layout_rule(space):
+    """channels_last=None: channels-last on the CPU fused path, contiguous on the reference path;
+    True/False force it; anything else is one line naming the allowed values."""
+    net = make_net(space)
+    watch_layout(net)
+    w = {k: torch.rand(s, dtype=torch.float64) for k, s in net.arch_shapes().items()}
+    x = batches(1)[0][0]
+    net(x, w)
+    assert layout_of(net) == "channels_last"
+    net.fused = False
+    net(x, w)
+    assert layout_of(net) == "contiguous"
+    net.channels_last = True
+    net(x, w)
+    assert layout_of(net) == "channels_last"
+    net.fused, net.channels_last = True, False
+    net(x, w)
+    assert layout_of(net) == "contiguous"
+    net.channels_last = "yes"
+    with pytest.raises(SpacenasError, match="channels_last must be true, false or null"):
+        net(x, w)
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])
@@ -205,41 +262,88 @@ def test_fused_switch_and_state_dict_compatible():
     b.load_state_dict(a.state_dict())  # same keys and shapes on both paths
 
 
-@pytest.mark.parametrize("space", ["nb201", pytest.param("darts", marks=pytest.mark.xfail(
-    reason="open defect: since the merge with the recipes branch the float32 DARTS-space search logs differ "
-           "between the paths by ~2e-3 after 2 epochs (float64 forward/gradient equality tests pass); "
-           "to investigate", strict=False))])
-def test_short_search_same_arch_and_log(tmp_path, space):
-    """A full short search (digits, 2 epochs, max_steps) gives the same arch and log on both paths."""
+class _AsDtype:
+    """A search split whose batches come in ``dtype`` (the loop's data wrapper calls ``batch``)."""
+
+    def __init__(self, data, dtype: torch.dtype) -> None:
+        self.data, self.dtype = data, dtype
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def batch(self, idx):
+        x, y = self.data.batch(idx)
+        return x.to(self.dtype), y
+
+
+def short_search(tmp_path, space: str, fused: bool, dtype: torch.dtype, **extra):
+    """A digits DrNAS search of 2 epochs x 2 steps built as ``spacenas search`` builds it (so with
+    the command line's scaled ``arch_lr`` unless ``extra`` sets one), run in ``dtype``."""
     from spacenas.strategies.oneshot.build import build_search
     from spacenas.strategies.oneshot.loop import search
-    runs = {}
-    for fused in (True, False):
-        opts = {"max_steps": 2, "batch_size": 16, "C": 4, "fused": fused}
-        opts.update({"N": 1} if space == "nb201" else {"layers": 3})
-        b = build_search(space, "drnas", "digits", seed=0, epochs=2, options=opts)
-        res = search(b.strategy, b.supernet, b.train, b.valid, b.loop, run_dir=tmp_path / str(fused), progress=False)
-        log = [json.loads(line) for line in (tmp_path / str(fused) / "log.jsonl").read_text().splitlines()]
-        runs[fused] = (res.arch_text, log)
-    (arch_f, log_f), (arch_r, log_r) = runs[True], runs[False]
+    opts = {"max_steps": 2, "batch_size": 16, "C": 4, "fused": fused, **extra}
+    opts.update({"N": 1} if space == "nb201" else {"layers": 3})
+    b = build_search(space, "drnas", "digits", seed=0, epochs=2, options=opts)
+    s = b.strategy
+    if dtype != torch.float32:
+        b.supernet.to(dtype)
+        s.params = {k: torch.nn.Parameter(v.detach().to(dtype)) for k, v in s.params.items()}
+        s.arch_optimizer = s.make_arch_optimizer()
+    run = tmp_path / f"{space}-{fused}-{dtype}"
+    res = search(s, b.supernet, _AsDtype(b.train, dtype), _AsDtype(b.valid, dtype), b.loop, run_dir=run,
+                 progress=False)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r.pop("supernet_path") for r in log] == ["fused" if fused else "reference"] * 2
+    return res.arch_text, log, b.notes
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_short_search_same_arch_and_log(tmp_path, space):
+    """A full short search (digits, 2 epochs, max_steps, the command line's arch_lr) gives the same
+    arch and log on both paths, in float64.
+
+    Why float64: the command line scales a short run's arch_lr up to 200 x the paper's (0.06 here,
+    :mod:`spacenas.strategies.oneshot.short_runs`), and Adam moves every architecture parameter by
+    about arch_lr per step whatever the size of its gradient, so float32 rounding differences in
+    the order of additions (1e-8 after the first architecture step) grow about 4e4-fold per step;
+    by the fourth step the DrNAS Dirichlet sampler (a rejection sampler) consumes a different
+    number of draws from the generator and the runs part (the darts case then derives another
+    arch). In float64 the same run stays within 1e-14 on both paths. The float32 path is compared
+    at the paper's arch_lr below, where nothing amplifies the rounding."""
+    arch_f, log_f, notes = short_search(tmp_path, space, True, torch.float64)
+    arch_r, log_r, _ = short_search(tmp_path, space, False, torch.float64)
+    assert any("arch_lr 0.06" in n for n in notes)  # the amplifying setting is the one exercised
     assert arch_f == arch_r
-    assert [r.pop("supernet_path") for r in log_f] == ["fused"] * 2
-    assert [r.pop("supernet_path") for r in log_r] == ["reference"] * 2
-    assert _approx_equal(log_f, log_r)
+    _approx_equal(log_f, log_r, rel=1e-9)
 
 
-def _approx_equal(a, b) -> bool:
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_short_search_float32_same_arch_and_log(tmp_path, space):
+    """The same short search in float32 (what runs) at the papers' arch_lr (3e-4, no short-run
+    scaling): the paths agree to float32 rounding (rel 1e-4) and derive the same arch."""
+    arch_f, log_f, _ = short_search(tmp_path, space, True, torch.float32, arch_lr=3e-4)
+    arch_r, log_r, _ = short_search(tmp_path, space, False, torch.float32, arch_lr=3e-4)
+    assert arch_f == arch_r
+    _approx_equal(log_f, log_r, rel=1e-4)
+
+
+#: log fields rounded to 5 decimals when written: equal up to one unit in the last place
+ROUNDED = {"mixing", "concentration"}
+
+
+def _approx_equal(a, b, rel: float, key: str = "") -> None:
     if isinstance(a, dict):
         assert a.keys() == b.keys()
-        return all(_approx_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
+        for k in a:
+            _approx_equal(a[k], b[k], rel, k if k in ROUNDED else key)
+    elif isinstance(a, list):
         assert len(a) == len(b)
-        return all(_approx_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, float):
-        assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
-        return True
-    assert a == b
-    return True
+        for x, y in zip(a, b):
+            _approx_equal(x, y, rel, key)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=rel, abs=1.01e-5 if key in ROUNDED else 1e-12), key
+    else:
+        assert a == b
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])
@@ -267,3 +371,33 @@ def test_masked_ops_are_not_computed_on_the_fused_path(space):
                     assert all(gr is not None for gr in grads)
                 else:
                     assert all(gr is None for gr in grads)
+
+
+def test_factorized_reduce_channels_last(tmp_path):
+    """FactorizedReduce on a channels-last input with few channels (DARTS reduction edges under
+    partial channels: C=16, k=4 gives 4) trains without corrupting the heap (oneDNN's stride-2
+    1x1 weight gradient does, for 2 to 6 input channels; the op avoids it), and equals the
+    contiguous computation. Run in a child process: heap corruption aborts the interpreter."""
+    import subprocess
+    import sys
+    from support import ROOT, cli_env
+    code = """
+import torch
+from spacenas.nn.ops import FactorizedReduce
+for c in (2, 4, 6, 8):
+    for size in (7, 8):
+        op = FactorizedReduce(c, c, affine=False)
+        x = torch.randn(8, 2 * c, size, size).contiguous(memory_format=torch.channels_last)[:, :c]
+        a, b = x.detach().requires_grad_(), x.detach().contiguous().requires_grad_()
+        for _ in range(5):
+            ya, yb = op(a), op(b)
+            ya.square().sum().backward()
+            op.zero_grad()
+            yb.square().sum().backward()
+        torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(MALLOC_CHECK_="3"),
+                       cwd=ROOT, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
