@@ -89,6 +89,8 @@ def test_empty_names(argv, expected, capsys, tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, expected", [
     pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "5", "--set", "lr=Infinity"],
                  "'lr': Input should be a finite number", id="s_set_inf_float"),
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--set", "n_subspaces=10000"],
+                 "'n_subspaces': Input should be less than or equal to 256", id="s_dsm_huge_k"),
     pytest.param(["search", "--no-progress", "--method", "dsm", "--set", f"init_archs={DEEP}"],
                  "nested deeper than 32", id="s_set_deepjson"),
     pytest.param(["sweep", "--no-progress", "--methods", "dsm", "--datasets", "cifar10", "--seeds", "1", "--budget",

@@ -28,7 +28,9 @@ from spacenas.subspace import Subspace
 class DSMRandomConfig(StrictModel):
     """Options of random search in DSM-NAS subspaces (defaults: the paper's NB201 K and M)."""
 
-    n_subspaces: int = Field(4, ge=1, le=10_000, description="K, number of subspaces (bounded like DSMNAS)")
+    n_subspaces: int = Field(4, ge=1, le=10_000, description=(
+        "K, number of subspaces; no controller and no K x K graph here (unlike DSMNAS), so K costs only "
+        "K initial queries and K centers in memory: the bound keeps a typo from drawing centers for ever"))
     radius: int = Field(4, ge=1, description="M, ball radius")
     init_archs: list[str] = Field(default_factory=list, description="initial centers (text form), e.g. mined ones")
     update_subspaces: bool = Field(True, description="replace a center by a better child")
@@ -47,13 +49,14 @@ class DSMRandomSearch(QueryStrategy):
             raise SpacenasError(f"DSMRandomSearch: {len(cfg.init_archs)} init_archs given, at most "
                                 f"n_subspaces={cfg.n_subspaces} allowed")
         self.centers: list[Arch] = [self.space.check(self.space.parse(t)) for t in cfg.init_archs]
+        taken = {c.choices for c in self.centers}  # kept up to date: drawing K centers is O(K), not O(K^2)
         while len(self.centers) < cfg.n_subspaces:
-            taken = {c.choices for c in self.centers}
             for _ in range(100):
                 a = self.space.sample(self.rng)
                 if a.choices not in taken:
                     break
             self.centers.append(a)
+            taken.add(a.choices)
         self.center_scores: list[float | None] = [None] * cfg.n_subspaces
         self.seen: set[tuple[int, ...]] = set()
         self.pending: tuple[int, Arch] | None = None
