@@ -99,3 +99,10 @@ def test_every_python_block_of_the_dsm_doc_runs_standalone(tmp_path):
                            timeout=900)
         assert p.returncode == 0, f"block {i} of docs/dsm-nas.md failed:\n{code}\n{p.stderr[-2000:]}"
         assert p.stdout.strip(), f"block {i} printed nothing"
+
+
+def test_subspace_count_quick_prints_one_row_per_k():
+    out = run_script("dsm_subspace_count.py", "--quick")
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [r.split("|")[1].strip() for r in rows] == ["4", "16"]
+    assert all(float(r.split("|")[4]) > 0 for r in rows)  # peak memory measured
