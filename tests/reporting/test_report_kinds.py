@@ -130,3 +130,37 @@ def test_report_of_autospace_and_autospace_search_runs(tmp_path):
     assert "Learned search spaces" in p.stdout and "Searches in learned spaces" in p.stdout
     _ok(_cli("report", "runs", "--html", "all.html", cwd=tmp_path))
     assert "Learned search spaces" in (tmp_path / "all.html").read_text()
+
+
+# ----- one-shot search time: recorded by the loop, else a labelled wall-time estimate --------------
+@pytest.fixture(scope="module")
+def oneshot_run(tmp_path_factory):
+    from spacenas.strategies.oneshot.build import OneShotSearchConfig, run_oneshot
+    d = tmp_path_factory.mktemp("o") / "run"
+    run_oneshot(OneShotSearchConfig(method="darts", data="digits", epochs=2, run_dir=str(d), progress=False,
+                                    options={"C": 2, "N": 1, "max_steps": 1, "batch_size": 32}))
+    return d
+
+
+def test_oneshot_report_shows_the_recorded_search_time(oneshot_run, tmp_path):
+    secs = json.loads((oneshot_run / "result.json").read_text())["search_seconds"]
+    assert secs > 0
+    md = write_report(oneshot_run, out=tmp_path / "rep", plots=False).markdown
+    row = next(ln for ln in md.splitlines() if ln.startswith("| . |"))
+    assert f"| {secs:.1f} |" in row and "wall est." not in md
+    assert "search seconds: the search epochs as the loop recorded them" in md
+
+
+def test_oneshot_report_labels_the_wall_estimate_of_an_older_run_dir(oneshot_run, tmp_path):
+    """A result.json without search_seconds (older run dirs): config.json -> result.json wall time,
+    marked in the cell and explained above the table; single run and mean +- std over runs."""
+    import shutil
+    old = _with_result(oneshot_run, tmp_path / "runs" / "old", lambda r: {k: v for k, v in r.items()
+                                                                           if k != "search_seconds"})
+    md = write_report(old, out=tmp_path / "rep1", plots=False).markdown
+    row = next(ln for ln in md.splitlines() if ln.startswith("| . |"))
+    assert "(wall est.)" in row and "estimated as the wall time from config.json to result.json" in md
+    shutil.copytree(oneshot_run, tmp_path / "runs" / "new")
+    md = write_report(tmp_path / "runs", out=tmp_path / "rep2", plots=False).markdown
+    row = next(ln for ln in md.splitlines() if ln.startswith("| darts |"))
+    assert "(2)" in row and "(wall est.: 1 of 2)" in row
