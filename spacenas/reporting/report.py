@@ -148,7 +148,9 @@ def table(runs: list[RunResult], metric: str = "test") -> dict[tuple[str, str], 
 
 
 def wilcoxon_p(a, b) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired samples; 1.0 if all differences are 0."""
+    """Two-sided Wilcoxon signed-rank p-value of paired samples (``scipy.stats.wilcoxon``, zero
+    differences dropped); 1.0 if all differences are 0. Also the paired test of the DSM-NAS
+    benchmark scripts (``benchmarks/dsm_common.py``)."""
     from scipy.stats import wilcoxon
 
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
