@@ -265,8 +265,6 @@ def _int(x: Any) -> str:
 
 def train_curve_plot(infos: list[RunInfo], root: Path, path: Path) -> Path | None:
     """Train loss and accuracy per epoch (``result.json`` history) of every run, one line each."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     hist = {}
     for i in infos:
         h = (i.result or {}).get("history")
@@ -274,19 +272,33 @@ def train_curve_plot(infos: list[RunInfo], root: Path, path: Path) -> Path | Non
             hist[_rel(i, root)] = h
     if not hist:
         return None
-    fig = Figure(figsize=(9, 3.4), dpi=110)
+    panels = [("epoch", label, {name: ([x.get("epoch", k + 1) for k, x in enumerate(h)], _values([x.get(key) for x in h]))
+                                for name, h in hist.items()})
+              for key, label in (("train_loss", "train loss"), ("train_acc", "train accuracy (%)"))]
+    return line_plot(panels, path, (9, 3.4))
+
+
+def _values(v: list[Any]) -> list[float]:
+    """Numbers as floats, anything else (missing, non-finite, text) as NaN: a gap in the line."""
+    return [_num(x) if _num(x) is not None else np.nan for x in v]
+
+
+def line_plot(panels: list[tuple[str, str, dict[str, tuple[Any, Any]]]], path: Path,
+              size: tuple[float, float]) -> Path:
+    """A row of panels ``(xlabel, ylabel, {label: (x, y)})``, one line per label, the legend on the
+    last panel; saved as ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=size, dpi=110)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    for name, h in hist.items():
-        ep = [x.get("epoch", k + 1) for k, x in enumerate(h)]
-        for ax, key in zip(axes, ("train_loss", "train_acc")):
-            ax.plot(ep, [_num(x.get(key)) if _num(x.get(key)) is not None else np.nan for x in h], marker="o", ms=3,
-                    label=name)
-    for ax, lab in zip(axes, ("train loss", "train accuracy (%)")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(lab)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (xlabel, ylabel, series) in zip(axes, panels):
+        for label, (x, y) in series.items():
+            ax.plot(x, y, marker="o", ms=3, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -315,25 +327,9 @@ def autospace_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) 
 
 
 def curve_plot(series: dict[str, Any], xlabel: str, ylabel: str, path: Path) -> Path | None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    series = {k: [_num(x) if _num(x) is not None else np.nan for x in v] for k, v in series.items()
-              if isinstance(v, list) and v}
-    if not series:
-        return None
-    fig = Figure(figsize=(5.5, 3.2), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for k, v in series.items():
-        ax.plot(np.arange(1, len(v) + 1), v, marker="o", ms=3, label=k)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    """One line per entry of ``series`` (a list of values, plotted at 1, 2, ...); None when none is a list."""
+    lines = {k: (np.arange(1, len(v) + 1), _values(v)) for k, v in series.items() if isinstance(v, list) and v}
+    return line_plot([(xlabel, ylabel, lines)], path, (5.5, 3.2)) if lines else None
 
 
 def autospace_search_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) -> Section:
@@ -418,20 +414,15 @@ def write_report(root: str | Path, out: str | Path | None = None, plots: bool = 
     if len(groups) == 1 and set(groups) <= {"query", "supernet"}:
         return report.write_report(root, out, plots)
     out = Path(out) if out is not None else root
-    try:
-        out.mkdir(parents=True, exist_ok=True)
+
+    def build() -> report.Report:
         secs, unfinished = sections(root, out, plots)
         text = "\n".join(s.markdown(out) for s in secs)
         if unfinished:
             text += (f"\n{len(unfinished)} unfinished run dir(s) (no result.json yet): "
                      + ", ".join(str(p) for p in unfinished[:10]) + ("" if len(unfinished) <= 10 else ", ...") + "\n")
-        rep = report.Report(text, sections_csv(secs), [f for s in secs for f in s.files])
-        for name, body in (("report.md", rep.markdown), ("report.csv", rep.csv)):
-            (out / name).write_text(body)
-            rep.files.append(out / name)
-    except OSError as e:
-        raise SpacenasError(f"cannot write the report in {out}: {e.strerror or e}") from None
-    return rep
+        return report.Report(text, sections_csv(secs), [f for s in secs for f in s.files])
+    return report.save_report(out, build)
 
 
 def sections_csv(secs: list[Section]) -> str:

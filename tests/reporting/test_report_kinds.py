@@ -164,3 +164,19 @@ def test_oneshot_report_labels_the_wall_estimate_of_an_older_run_dir(oneshot_run
     md = write_report(tmp_path / "runs", out=tmp_path / "rep2", plots=False).markdown
     row = next(ln for ln in md.splitlines() if ln.startswith("| darts |"))
     assert "(2)" in row and "(wall est.: 1 of 2)" in row
+
+
+def test_line_plots_of_the_kinds(tmp_path):
+    """The training curve (two panels) and the per-round curve share one line-plot helper: a PNG
+    where there is data, None where there is none; non-numbers are gaps, not errors."""
+    from types import SimpleNamespace
+
+    from spacenas.reporting.kinds import curve_plot, train_curve_plot
+    assert curve_plot({"a": "not a list", "b": []}, "round", "loss", tmp_path / "none.png") is None
+    p = curve_plot({"a": [3.0, None, 1.0], "b": [2, "x"]}, "round", "loss", tmp_path / "sub" / "c.png")
+    assert p == tmp_path / "sub" / "c.png" and p.read_bytes()[:4] == b"\x89PNG"
+    runs = [SimpleNamespace(path=tmp_path / "r1", result={"history": [{"epoch": 1, "train_loss": 1.0, "train_acc": 50},
+                                                                      {"epoch": 2, "train_loss": None}]}),
+            SimpleNamespace(path=tmp_path / "r2", result={"history": "garbage"})]
+    assert train_curve_plot(runs[1:], tmp_path, tmp_path / "t0.png") is None
+    assert train_curve_plot(runs, tmp_path, tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
