@@ -45,6 +45,7 @@ from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
 from spacenas.strategies.query.dsm_controller import (
     REWARDS, DSMController, apply_edits, build_subspace_graph, ema_update, improvement_reward, reinforce_loss)
+from spacenas.strategies.query.dsm_random import draw_unseen
 from spacenas.subspace import Subspace
 
 
@@ -206,11 +207,8 @@ class DSMNAS(QueryStrategy):
     def _draw_center(self) -> Arch:
         """A random initial center, unseen and distinct from the other centers where possible."""
         taken = set(self.scores) | {c.choices for c in self.centers}
-        for _ in range(100):
-            a = self.space.sample(self.rng) if self.subspace is None else self.subspace.sample(self.rng)
-            if a.choices not in taken:
-                break
-        return a
+        source = self.space if self.subspace is None else self.subspace
+        return draw_unseen(lambda: source.sample(self.rng), taken)
 
     def _allowed(self, arch: Arch) -> bool:
         return self.space.is_valid(arch) if self.subspace is None else self.subspace.contains(arch)

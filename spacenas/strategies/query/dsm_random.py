@@ -13,6 +13,7 @@ ball ``Omega_alpha = {beta : D(alpha, beta) <= M}`` (Eq. 3, :meth:`Subspace.ball
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -23,6 +24,17 @@ from spacenas.evaluators.base import Result
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
 from spacenas.subspace import Subspace
+
+
+def draw_unseen(sample: Callable[[], Arch], taken: set[tuple[int, ...]], tries: int = 100) -> Arch:
+    """``sample()`` until an arch whose choices are not in ``taken``; after ``tries`` draws the last
+    one (a small space may have no unseen arch left). The initial centers of DSM-NAS and of this
+    random search."""
+    for _ in range(tries):
+        a = sample()
+        if a.choices not in taken:
+            break
+    return a
 
 
 class DSMRandomConfig(StrictModel):
@@ -51,10 +63,7 @@ class DSMRandomSearch(QueryStrategy):
         self.centers: list[Arch] = [self.space.check(self.space.parse(t)) for t in cfg.init_archs]
         taken = {c.choices for c in self.centers}  # kept up to date: drawing K centers is O(K), not O(K^2)
         while len(self.centers) < cfg.n_subspaces:
-            for _ in range(100):
-                a = self.space.sample(self.rng)
-                if a.choices not in taken:
-                    break
+            a = draw_unseen(lambda: self.space.sample(self.rng), taken)
             self.centers.append(a)
             taken.add(a.choices)
         self.center_scores: list[float | None] = [None] * cfg.n_subspaces

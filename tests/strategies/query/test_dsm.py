@@ -271,3 +271,12 @@ def test_dsm_at_the_bound_runs_a_controller_step():
         a = s.ask()
         s.tell(a, ev.evaluate(a))
     assert s.n_updates == 1 and len(s.centers) == MAX_SUBSPACES
+
+
+def test_draw_unseen_skips_taken_archs_and_gives_up_after_its_tries():
+    from spacenas.strategies.query.dsm_random import draw_unseen
+    space = NB201Space()
+    draws = iter([space.make([0] * 6), space.make([0] * 6), space.make([1] * 6)])
+    assert draw_unseen(lambda: next(draws), {(0,) * 6}).choices == (1,) * 6
+    same = space.make([2] * 6)
+    assert draw_unseen(lambda: same, {same.choices}, tries=3) is same  # nothing unseen: the last draw
