@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+# the paired test of the sweep reports (scipy.stats.wilcoxon, two-sided, zero differences dropped,
+# 1.0 when every difference is 0): one implementation for the library and these scripts
+from spacenas.reporting.report import wilcoxon_p  # noqa: F401 (re-exported to the dsm_* scripts)
+
 DATASETS = ["cifar10", "cifar100", "imagenet16-120"]
 
 Job = tuple[str, str, int, int, dict[str, Any]]
@@ -95,21 +99,6 @@ def ms(x) -> str:
     """``mean +- std`` (population std, as in the paper's tables) with 2 decimals."""
     x = np.asarray(x, dtype=float)
     return f"{x.mean():.2f} +- {x.std():.2f}"
-
-
-def wilcoxon_p(a, b) -> float:
-    """Two-sided Wilcoxon signed-rank p of paired samples (``scipy.stats.wilcoxon``, zero differences
-    dropped); 1.0 if all differences are 0. The convention of the sweep reports' paired tests."""
-    import warnings
-
-    from scipy.stats import wilcoxon as scipy_wilcoxon
-
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if not np.any(d != 0):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(scipy_wilcoxon(d).pvalue)
 
 
 def wilcoxon(a, b) -> str:

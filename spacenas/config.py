@@ -2,7 +2,8 @@
 
 Every component that takes options declares a pydantic model (``extra='forbid'``: an unknown
 key is an error, never silently ignored; ``allow_inf_nan=False``: no float option may be NaN or
-infinite). :func:`build_config` turns a pydantic validation failure into a one-line
+infinite; a ``bool`` field takes only ``true`` / ``false``, not pydantic's lax ``1``, ``"yes"`` or
+``"off"``: a typo such as ``--set fused=5`` is an error naming the key, never a silent ``True``). :func:`build_config` turns a pydantic validation failure into a one-line
 :class:`SpacenasError` that names the field, the value and what is allowed.
 
 Shared constraints live here too: :data:`Seed` (what numpy and torch both accept, with room for
@@ -13,9 +14,12 @@ networks built from keyword options).
 from __future__ import annotations
 
 import json
+import types
+import typing
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from spacenas.errors import SpacenasError
 
@@ -37,6 +41,37 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_bools(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``bool`` (or ``bool | None``) field of every config is strict: only a real
+        ``True``/``False`` (JSON ``true``/``false``; YAML and TOML booleans) is taken."""
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        if field is not None and not isinstance(value, bool) and is_bool_type(field.annotation) \
+                and not (value is None and _allows_none(field.annotation)):
+            raise PydanticCustomError("bool_type", BOOL_MESSAGE)
+        return value
+
+
+#: the error of a non-boolean value for a bool option
+BOOL_MESSAGE = "expected true or false"
+
+
+def _args(annotation: Any) -> tuple[Any, ...]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def is_bool_type(annotation: Any) -> bool:
+    """``bool``, ``bool | None`` or ``Optional[bool]``."""
+    args = [a for a in _args(annotation) if a is not type(None)]
+    return args == [bool]
+
+
+def _allows_none(annotation: Any) -> bool:
+    return type(None) in _args(annotation)
+
 
 def _short(value: Any, limit: int = 80) -> str:
     text = " ".join(repr(value).split())
@@ -54,6 +89,8 @@ def build_config(model: type[M], values: dict[str, Any] | None = None, *, where:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
         msg = " ".join(str(err["msg"]).split())
+        if err["type"] in ("bool_type", "bool_parsing"):  # pydantic's own wording names no values
+            msg = BOOL_MESSAGE
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(model.model_fields) or "none: this component takes no options"
             raise SpacenasError(f"{prefix}unknown option {field!r} (allowed: {allowed})") from None

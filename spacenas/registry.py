@@ -15,34 +15,59 @@ from typing import Any
 
 from spacenas.errors import SpacenasError, unknown
 
-SPACES: dict[str, str] = {
-    "nb201": "spacenas.spaces.nb201:NB201Space",
-    "darts": "spacenas.spaces.darts:DARTSSpace",
-    "nb201-act": "spacenas.spaces.factorized:NB201ActSpace",
-    "darts-act": "spacenas.spaces.factorized:DARTSActSpace",
-    "open-cell": "spacenas.spaces.open_cell:OpenCellSpace",
-    "mobilenet": "spacenas.spaces.mobilenet:MobileNetSpace",
-}
+def _described(rows: dict[str, tuple[Any, str]], kind: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    """``{name: (entry, description)}`` -> (``{name: entry}``, ``{name: description}``), so that each
+    name, what it loads and its one line in ``spacenas list`` are stated once, side by side;
+    ``kind`` (e.g. ``query-based``) is added to every description as `` (kind)``."""
+    return ({n: e for n, (e, _) in rows.items()},
+            {n: d + (f" ({kind})" if kind else "") for n, (_, d) in rows.items()})
+
+
+SPACES, SPACE_DESCRIPTIONS = _described({
+    "nb201": ("spacenas.spaces.nb201:NB201Space",
+              "NAS-Bench-201 cell: 6 edges x 5 ops, with the benchmark table (cifar10, cifar100, imagenet16-120)"),
+    "darts": ("spacenas.spaces.darts:DARTSSpace",
+              "DARTS cell space: a normal and a reduction cell, 4 nodes each with two (input, op) pairs"),
+    "nb201-act": ("spacenas.spaces.factorized:NB201ActSpace", "NB201 cell with a searched activation per edge (A-DARTS)"),
+    "darts-act": ("spacenas.spaces.factorized:DARTSActSpace",
+                  "DARTS cells with a searched activation per edge (A-DARTS)"),
+    "open-cell": ("spacenas.spaces.open_cell:OpenCellSpace",
+                  "AutoSpace open cell: a DAG of inner nodes with a width ratio and an aggregation"),
+    "mobilenet": ("spacenas.spaces.mobilenet:MobileNetSpace",
+                  "MobileNet-like space of DSM-NAS (MBConv kernel/expansion/depth), searched via a trained supernet"),
+})
 
 #: ask/tell strategies (query-based search)
-QUERY_STRATEGIES: dict[str, str] = {
-    "random": "spacenas.strategies.query.random:RandomSearch",
-    "evolution": "spacenas.strategies.query.evolution:RegularizedEvolution",
-    "reinforce": "spacenas.strategies.query.reinforce:Reinforce",
-    "local": "spacenas.strategies.query.local:LocalSearch",
-    "dsm": "spacenas.strategies.query.dsm:DSMNAS",
-    "dsm-random": "spacenas.strategies.query.dsm_random:DSMRandomSearch",
-    "mo-evolution": "spacenas.strategies.query.mo_evolution:MOEvolution",
-}
+QUERY_STRATEGIES, _QUERY_DESCRIPTIONS = _described({
+    "random": ("spacenas.strategies.query.random:RandomSearch",
+               "random search: uniform samples, no repeats while unseen archs remain"),
+    "evolution": ("spacenas.strategies.query.evolution:RegularizedEvolution",
+                  "regularized (aging) evolution, Real et al. 2019"),
+    "reinforce": ("spacenas.strategies.query.reinforce:Reinforce", "REINFORCE with per-decision categorical logits"),
+    "local": ("spacenas.strategies.query.local:LocalSearch",
+              "local search: best-improvement hill climbing with random restarts"),
+    "dsm": ("spacenas.strategies.query.dsm:DSMNAS",
+            "DSM-NAS: a GNN+LSTM controller picks among subspaces (balls) around good archs"),
+    "dsm-random": ("spacenas.strategies.query.dsm_random:DSMRandomSearch",
+                   "random search inside DSM-NAS's subspaces (balls), no controller: the Fig. 7 ablation"),
+    "mo-evolution": ("spacenas.strategies.query.mo_evolution:MOEvolution",
+                     "multi-objective aging evolution with NSGA-II-style selection"),
+}, "query-based")
 
 #: one-shot (gradient) strategies
-ONESHOT_STRATEGIES: dict[str, str] = {
-    "darts": "spacenas.strategies.oneshot.darts:DARTS",
-    "gdas": "spacenas.strategies.oneshot.gdas:GDAS",
-    "drnas": "spacenas.strategies.oneshot.drnas:DrNAS",
-    "ddsas": "spacenas.strategies.oneshot.ddsas:DDSAS",
-    "adarts": "spacenas.strategies.oneshot.adarts:ADARTS",
-}
+ONESHOT_STRATEGIES, _ONESHOT_DESCRIPTIONS = _described({
+    "darts": ("spacenas.strategies.oneshot.darts:DARTS", "DARTS: softmax mixing weights, first- or second-order"),
+    "gdas": ("spacenas.strategies.oneshot.gdas:GDAS",
+             "GDAS: one op per edge by hard Gumbel-softmax, straight-through gradients"),
+    "drnas": ("spacenas.strategies.oneshot.drnas:DrNAS",
+              "DrNAS: Dirichlet architecture distributions, optional progressive pruning and widening"),
+    "ddsas": ("spacenas.strategies.oneshot.ddsas:DDSAS", "DDSAS: UCB subspace sampling + differentiable search inside it"),
+    "adarts": ("spacenas.strategies.oneshot.adarts:ADARTS",
+               "A-DARTS: factorized op x activation architecture parameters"),
+}, "one-shot")
+
+#: one line of description per method of ``spacenas search`` (``spacenas list methods``)
+METHOD_DESCRIPTIONS: dict[str, str] = {**_QUERY_DESCRIPTIONS, **_ONESHOT_DESCRIPTIONS}
 
 
 #: supernet class of each space that one-shot methods search (``spacenas search --method darts``)
@@ -72,44 +97,15 @@ BENCHMARKS: dict[str, str] = {
 DEFAULT_BUDGETS: dict[str, int] = {"nb201": 100, "mobilenet": 100}
 
 #: methods of ``spacenas autospace-search`` (search in a layer-wise space)
-AUTOSPACE_METHODS: dict[str, str] = {
-    "proxyless": "spacenas.strategies.autospace.build:proxyless_blocks",
-    "random": "spacenas.strategies.autospace.build:random_layerwise_search",
-}
+AUTOSPACE_METHODS, AUTOSPACE_METHOD_DESCRIPTIONS = _described({
+    "proxyless": ("spacenas.strategies.autospace.build:proxyless_blocks",
+                  "ProxylessNAS binary gates with an MAdds penalty (Eq. 6) in a layer-wise space"),
+    "random": ("spacenas.strategies.autospace.build:random_layerwise_search",
+               "random archs of a layer-wise space, each trained briefly, best by validation"),
+}, "autospace-search")
 
 #: preferred row order of methods in reports; other names follow alphabetically
 METHOD_ORDER: tuple[str, ...] = ("random", "reinforce", "evolution", "local", "dsm", "dsm-random", "mo-evolution")
-
-#: one line of description per space and per method (``spacenas list``)
-SPACE_DESCRIPTIONS: dict[str, str] = {
-    "nb201": "NAS-Bench-201 cell: 6 edges x 5 ops, with the benchmark table (cifar10, cifar100, imagenet16-120)",
-    "darts": "DARTS cell space: a normal and a reduction cell, 4 nodes each with two (input, op) pairs",
-    "nb201-act": "NB201 cell with a searched activation per edge (A-DARTS)",
-    "darts-act": "DARTS cells with a searched activation per edge (A-DARTS)",
-    "open-cell": "AutoSpace open cell: a DAG of inner nodes with a width ratio and an aggregation",
-    "mobilenet": "MobileNet-like space of DSM-NAS (MBConv kernel/expansion/depth), searched via a trained supernet",
-}
-METHOD_DESCRIPTIONS: dict[str, str] = {
-    "random": "random search: uniform samples, no repeats while unseen archs remain (query-based)",
-    "evolution": "regularized (aging) evolution, Real et al. 2019 (query-based)",
-    "reinforce": "REINFORCE with per-decision categorical logits (query-based)",
-    "local": "local search: best-improvement hill climbing with random restarts (query-based)",
-    "dsm": "DSM-NAS: a GNN+LSTM controller picks among subspaces (balls) around good archs (query-based)",
-    "dsm-random": "random search inside DSM-NAS's subspaces (balls), no controller: the Fig. 7 ablation (query-based)",
-    "mo-evolution": "multi-objective aging evolution with NSGA-II-style selection (query-based)",
-    "darts": "DARTS: softmax mixing weights, first- or second-order (one-shot)",
-    "gdas": "GDAS: one op per edge by hard Gumbel-softmax, straight-through gradients (one-shot)",
-    "drnas": "DrNAS: Dirichlet architecture distributions, optional progressive pruning and widening (one-shot)",
-    "ddsas": "DDSAS: UCB subspace sampling + differentiable search inside it (one-shot)",
-    "adarts": "A-DARTS: factorized op x activation architecture parameters (one-shot)",
-}
-
-
-#: methods of ``spacenas autospace-search``
-AUTOSPACE_METHOD_DESCRIPTIONS: dict[str, str] = {
-    "proxyless": "ProxylessNAS binary gates with an MAdds penalty (Eq. 6) in a layer-wise space (autospace-search)",
-    "random": "random archs of a layer-wise space, each trained briefly, best by validation (autospace-search)",
-}
 
 #: data sets: image data (one-shot search, supernets, retraining) and benchmark-table data sets
 DATASET_DESCRIPTIONS: dict[str, str] = {

@@ -88,20 +88,13 @@ def run(args: argparse.Namespace) -> int:
     if oneshot_flags:
         raise SpacenasError(f"{', '.join(oneshot_flags)}: only for one-shot methods "
                             f"({', '.join(sorted(registry.ONESHOT_STRATEGIES))}), not to {args.method!r}")
-    from spacenas.sweep import RunSpec, make_evaluator, run_search
+    from spacenas.sweep import make_evaluator
 
-    constraints = tuple(args.constraints or ())
     metric = args.search_metric or "valid"
     # names first (space, dataset, metric, constraints, objectives), then the budget default
-    make_evaluator(args.space, dataset, metric, constraints, args.objectives)
-    opts = method_options(args.options, [args.method], scoped=False).get(args.method, {})
-    budget = args.budget if args.budget is not None else registry.default_budget(args.space)
-    spec = RunSpec(args.method, dataset, args.seed, budget, args.space, metric, opts,
-                   constraints, args.objectives, args.weights)
-    res = run_search(spec, run_dir=args.run_dir, resume=args.resume, checkpoint_every=checkpoint_every(args),
-                     progress=not args.no_progress)
-    if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
+    make_evaluator(args.space, dataset, metric, tuple(args.constraints or ()), args.objectives)
+    res = run_query_search(args, dataset, metric)
+    if res is None:  # --json: printed
         return 0
     print_query_result(res)
     if res.objectives and args.run_dir and len(res.objectives) == 2:
@@ -109,6 +102,25 @@ def run(args: argparse.Namespace) -> int:
 
         log.info(f"wrote {plot_pareto_run(res, args.run_dir)}")
     return 0
+
+
+def run_query_search(args: argparse.Namespace, dataset: str, metric: str, **supernet: Any):
+    """What a query-based search on a table space and on a supernet space (``supernet``: the
+    RunSpec's supernet, data_dir and device) share: the method's options, the space's default
+    budget, the :class:`~spacenas.sweep.RunSpec`, :func:`~spacenas.sweep.run_search`. Returns the
+    :class:`~spacenas.runner.RunResult`, or None after printing it as JSON (``--json``)."""
+    from spacenas.sweep import RunSpec, run_search
+
+    opts = method_options(args.options, [args.method], scoped=False).get(args.method, {})
+    budget = args.budget if args.budget is not None else registry.default_budget(args.space)
+    spec = RunSpec(args.method, dataset, args.seed, budget, args.space, metric, opts,
+                   tuple(args.constraints or ()), args.objectives, args.weights, **supernet)
+    res = run_search(spec, run_dir=args.run_dir, resume=args.resume, checkpoint_every=checkpoint_every(args),
+                     progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=2))
+        return None
+    return res
 
 
 def checkpoint_every(args: argparse.Namespace) -> int:
@@ -151,23 +163,15 @@ def print_front(res) -> None:
 
 def run_supernet_search(args: argparse.Namespace) -> int:
     """``spacenas search --space mobilenet ...``: train (or load) the supernet, search, print."""
-    from spacenas.sweep import RunSpec, run_search
-
     if args.progressive:
         raise SpacenasError("--progressive: only for the one-shot method drnas")
     if args.data is not None and args.dataset is not None and args.data != args.dataset:
         raise SpacenasError(f"--data {args.data} and --dataset {args.dataset} disagree: on space {args.space!r} "
                             "both name the data the supernet is trained on; give one")
     data = args.data or args.dataset or "digits"
-    opts = method_options(args.options, [args.method], scoped=False).get(args.method, {})
-    budget = args.budget if args.budget is not None else registry.default_budget(args.space)
-    spec = RunSpec(args.method, data, args.seed, budget, args.space, args.search_metric or "valid", opts,
-                   tuple(args.constraints or ()), args.objectives, args.weights, supernet=supernet_options(args),
-                   data_dir=args.data_dir, device="cpu" if args.device is None else args.device)
-    res = run_search(spec, run_dir=args.run_dir, resume=args.resume, checkpoint_every=checkpoint_every(args),
-                     progress=not args.no_progress)
-    if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
+    res = run_query_search(args, data, args.search_metric or "valid", supernet=supernet_options(args),
+                           data_dir=args.data_dir, device="cpu" if args.device is None else args.device)
+    if res is None:  # --json: printed
         return 0
     print_result(res)
     return 0

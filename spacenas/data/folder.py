@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacenas.data.own import check_classes, check_image_size, image_data, seeded_split
+from spacenas.data.own import check_classes, open_source, split_data
 from spacenas.data.splits import ImageData
 from spacenas.errors import SpacenasError
 
@@ -92,9 +92,7 @@ def _read(files: list[tuple[Path, int]], images: list, rgb: bool, size: int | No
 def load_folder(path: str | Path, *, image_size: int | None = None, name: str | None = None) -> ImageData:
     """Images under ``path`` (see the module docstring) as :class:`ImageData` named ``name``
     (default ``folder:PATH``)."""
-    root = Path(path).expanduser()
-    name = name or f"folder:{path}"
-    size = check_image_size(image_size)
+    root, name, size = open_source(path, "folder", name, image_size)
     if not root.exists():
         raise SpacenasError(f"data folder {root} does not exist")
     split = (root / "train").is_dir() and (root / "test").is_dir()
@@ -112,17 +110,12 @@ def load_folder(path: str | Path, *, image_size: int | None = None, name: str | 
     te = [(f, index[c]) for c in sorted(test) for f in test[c]]
     im_tr, im_te = [_open(f) for f, _ in tr], [_open(f) for f, _ in te]
     rgb = any(im.mode not in GREY_MODES for im in im_tr + im_te)
-    if split:
-        xtr, ytr = _read(tr, im_tr, rgb, size, str(root))
-        xte, yte = _read(te, im_te, rgb, size, str(root))
-        if size is None and xtr.shape[-2:] != xte.shape[-2:]:
-            raise SpacenasError(f"{root}: train images are {xtr.shape[-1]}x{xtr.shape[-2]} but test images "
-                                f"{xte.shape[-1]}x{xte.shape[-2]}; pass --set image_size=N to resize all to NxN")
-    else:
-        x, y = _read(tr, im_tr, rgb, size, str(root))
-        itr, ite = seeded_split(y.numpy(), str(root))
-        xtr, ytr, xte, yte = x[itr], y[itr], x[ite], y[ite]
-    return image_data(name, xtr, ytr, xte, yte, len(classes))
+    xtr, ytr = _read(tr, im_tr, rgb, size, str(root))
+    test = _read(te, im_te, rgb, size, str(root)) if split else None
+    if test is not None and size is None and xtr.shape[-2:] != test[0].shape[-2:]:
+        raise SpacenasError(f"{root}: train images are {xtr.shape[-1]}x{xtr.shape[-2]} but test images "
+                            f"{test[0].shape[-1]}x{test[0].shape[-2]}; pass --set image_size=N to resize all to NxN")
+    return split_data(name, xtr, ytr, test, len(classes), str(root))
 
 
 def classes(path: str | Path) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacenas.data.own import check_classes, check_image_size, image_data, resize_uint8, seeded_split
+from spacenas.data.own import check_classes, open_source, resize_uint8, split_data
 from spacenas.data.splits import ImageData
 from spacenas.errors import SpacenasError
 
@@ -43,9 +43,7 @@ def _images(a: np.ndarray, key: str, where: str) -> torch.Tensor:
 def load_npz(path: str | Path, *, image_size: int | None = None, name: str | None = None) -> ImageData:
     """Arrays in ``path`` (see the module docstring) as :class:`ImageData` named ``name``
     (default ``npz:PATH``)."""
-    p = Path(path).expanduser()
-    name = name or f"npz:{path}"
-    size = check_image_size(image_size)
+    p, name, size = open_source(path, "npz", name, image_size)
     if not p.is_file():
         raise SpacenasError(f"npz file {p} does not exist")
     try:
@@ -82,7 +80,4 @@ def load_npz(path: str | Path, *, image_size: int | None = None, name: str | Non
     if size is not None:
         xs = [resize_uint8(x, size) for x in xs]
     ys = [torch.from_numpy(np.searchsorted(classes, y).astype(np.int64)) for y in ys]
-    if has_test:
-        return image_data(name, xs[0], ys[0], xs[1], ys[1], len(classes))
-    itr, ite = seeded_split(ys[0].numpy(), str(p))
-    return image_data(name, xs[0][itr], ys[0][itr], xs[0][ite], ys[0][ite], len(classes))
+    return split_data(name, xs[0], ys[0], (xs[1], ys[1]) if has_test else None, len(classes), str(p))

@@ -12,6 +12,7 @@ images in every search and every retraining of that data, whatever ``--seed`` sa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,6 +68,22 @@ def check_image_size(image_size: int | None) -> int | None:
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise SpacenasError(f"bad value {image_size!r} for 'image_size': expected a positive integer (pixels)")
     return image_size
+
+
+def open_source(path, kind: str, name: str | None, image_size: int | None) -> tuple[Path, str, int | None]:
+    """What both loaders start from: the path (``~`` expanded), the data set's name (default
+    ``KIND:PATH``) and the checked ``image_size``."""
+    return Path(path).expanduser(), name or f"{kind}:{path}", check_image_size(image_size)
+
+
+def split_data(name: str, x: torch.Tensor, y: torch.Tensor, test: tuple[torch.Tensor, torch.Tensor] | None,
+               num_classes: int, where: str) -> ImageData:
+    """The tail both loaders share: the source's own test split ``test = (x_test, y_test)``, or
+    (``None``) a seeded hold-out of ``(x, y)`` (:func:`seeded_split`); then :func:`image_data`."""
+    if test is not None:
+        return image_data(name, x, y, *test, num_classes)
+    itr, ite = seeded_split(y.numpy(), where)
+    return image_data(name, x[itr], y[itr], x[ite], y[ite], num_classes)
 
 
 def image_data(name: str, xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor,

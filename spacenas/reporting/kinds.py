@@ -11,7 +11,9 @@ tables and plots that :func:`spacenas.reporting.report.write_report` renders as 
   (:func:`spacenas.reporting.plots.plot_pareto_run`) and the constraints;
 * ``oneshot``: per method and data set the derived arch (one run) or the mean +- std of the
   derived archs' benchmark-table accuracy (NB201: the run's table data set, else cifar10), the
-  search cost (epochs, wall seconds from ``config.json`` to ``result.json``); a single run also
+  search cost (epochs, and the search seconds the loop records in ``result.json``; for run dirs
+  written before it did, the wall time from ``config.json`` to ``result.json``, labelled as such:
+  :func:`oneshot_seconds`); a single run also
   gets the mixing-weight heatmaps, the exploration curve, the DrNAS accuracy range and DDSAS
   sample counts where logged (:func:`spacenas.reporting.plots_search.write_search_plots`);
 * ``train``: test accuracy, parameters, MAdds, seconds, and the training curve;
@@ -106,6 +108,24 @@ def wall_seconds(info: RunInfo) -> float | None:
         return None
 
 
+#: how an estimated (not recorded) one-shot search time is marked in the tables
+ESTIMATE_MARK = " (wall est.)"
+
+
+def oneshot_seconds(info: RunInfo) -> tuple[float | None, bool]:
+    """``(seconds, recorded)``: the search seconds the one-shot loop recorded (``result.json``
+    ``search_seconds``: the search epochs, summed across resumes), or, for run dirs without it
+    (older spacenas, or resumed from an older checkpoint), the :func:`wall_seconds` estimate, which
+    also counts setup, checkpoints and any pause before a ``--resume``."""
+    recorded = _num((info.result or {}).get("search_seconds"))
+    return (recorded, True) if recorded is not None else (wall_seconds(info), False)
+
+
+def _seconds_cell(info: RunInfo) -> str:
+    v, recorded = oneshot_seconds(info)
+    return _fmt_s(v) + ("" if recorded or v is None else ESTIMATE_MARK)
+
+
 # ----- query and supernet-backed runs ------------------------------------------------------------
 def query_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) -> Section:
     from spacenas.reporting.report import check_comparable, markdown, run_results
@@ -165,10 +185,15 @@ def oneshot_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) ->
     methods = ordered({m for m, _, _ in groups}, METHOD_ORDER)
     spaces = sorted({s for _, s, _ in groups})
     datasets = ordered({d for _, _, d in groups}, DATASET_ORDER)
+    seconds = {id(i): oneshot_seconds(i) for i in infos}
+    note = ("search seconds: the search epochs as the loop recorded them"
+            + (f"; '{ESTIMATE_MARK.strip()}': a run dir without that record, estimated as the wall time from "
+               "config.json to result.json (includes setup and pauses before a resume)"
+               if any(not rec and v is not None for v, rec in seconds.values()) else ""))
     if all(len(g) == 1 for g in groups.values()):
         sec.p("Derived architecture of each run, its accuracy in the space's benchmark table "
               f"({', '.join(table_sets) or 'none: no table for this space'}), and the search cost "
-              "(epochs; wall seconds from config.json to result.json).")
+              f"(epochs; {note}).")
         rows = []
         for i in infos:
             d, b = benches[id(i)]
@@ -176,22 +201,25 @@ def oneshot_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) ->
             rows.append([_rel(i, root), (i.result or {}).get("method"), (i.result or {}).get("space"),
                          i.config.get("data") or "-", i.arch,
                          f"{b['test']:.2f} ({d})" if b else "-", (i.result or {}).get("epochs"),
-                         _fmt_s(wall_seconds(i)), _pct(fin.get("valid_acc"))])
+                         _seconds_cell(i), _pct(fin.get("valid_acc"))])
         sec.table(["run", "method", "space", "data", "derived arch", "benchmark test acc (%)", "epochs", "seconds",
                    "supernet valid acc (%)"], rows)
     else:
         sec.p("Derived architectures per method and data set searched on: mean +- std over seeds (n runs) of "
               f"their benchmark-table test accuracy (%) ({', '.join(table_sets) or 'none: no table for this space'}) "
-              "and of the search cost (epochs; wall seconds from config.json to result.json).")
+              f"and of the search cost (epochs; {note}).")
         rows = []
         for m, sp, d in ((m, sp, d) for sp in spaces for m in methods for d in datasets):
                 g = groups.get((m, sp, d))
                 if not g:
                     continue
                 accs = [benches[id(i)][1]["test"] if benches[id(i)][1] else None for i in g]
+                secs = [seconds[id(i)] for i in g]
+                n_est = sum(1 for v, rec in secs if v is not None and not rec)
                 rows.append([m, sp, d, len(g), _mean_std(accs),
                              _mean_std([_num((i.result or {}).get("epochs")) for i in g]),
-                             _mean_std([wall_seconds(i) for i in g])])
+                             _mean_std([v for v, _ in secs])
+                             + (f"{ESTIMATE_MARK[:-1]}: {n_est} of {len(g)})" if n_est else "")])
         sec.table(["method", "space", "data", "runs", "benchmark test acc (%)", "epochs", "seconds"], rows)
     if plots and len(infos) == 1:
         from spacenas.reporting.plots_search import write_search_plots
@@ -237,8 +265,6 @@ def _int(x: Any) -> str:
 
 def train_curve_plot(infos: list[RunInfo], root: Path, path: Path) -> Path | None:
     """Train loss and accuracy per epoch (``result.json`` history) of every run, one line each."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     hist = {}
     for i in infos:
         h = (i.result or {}).get("history")
@@ -246,19 +272,33 @@ def train_curve_plot(infos: list[RunInfo], root: Path, path: Path) -> Path | Non
             hist[_rel(i, root)] = h
     if not hist:
         return None
-    fig = Figure(figsize=(9, 3.4), dpi=110)
+    panels = [("epoch", label, {name: ([x.get("epoch", k + 1) for k, x in enumerate(h)], _values([x.get(key) for x in h]))
+                                for name, h in hist.items()})
+              for key, label in (("train_loss", "train loss"), ("train_acc", "train accuracy (%)"))]
+    return line_plot(panels, path, (9, 3.4))
+
+
+def _values(v: list[Any]) -> list[float]:
+    """Numbers as floats, anything else (missing, non-finite, text) as NaN: a gap in the line."""
+    return [_num(x) if _num(x) is not None else np.nan for x in v]
+
+
+def line_plot(panels: list[tuple[str, str, dict[str, tuple[Any, Any]]]], path: Path,
+              size: tuple[float, float]) -> Path:
+    """A row of panels ``(xlabel, ylabel, {label: (x, y)})``, one line per label, the legend on the
+    last panel; saved as ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=size, dpi=110)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    for name, h in hist.items():
-        ep = [x.get("epoch", k + 1) for k, x in enumerate(h)]
-        for ax, key in zip(axes, ("train_loss", "train_acc")):
-            ax.plot(ep, [_num(x.get(key)) if _num(x.get(key)) is not None else np.nan for x in h], marker="o", ms=3,
-                    label=name)
-    for ax, lab in zip(axes, ("train loss", "train accuracy (%)")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(lab)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (xlabel, ylabel, series) in zip(axes, panels):
+        for label, (x, y) in series.items():
+            ax.plot(x, y, marker="o", ms=3, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -287,25 +327,9 @@ def autospace_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) 
 
 
 def curve_plot(series: dict[str, Any], xlabel: str, ylabel: str, path: Path) -> Path | None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    series = {k: [_num(x) if _num(x) is not None else np.nan for x in v] for k, v in series.items()
-              if isinstance(v, list) and v}
-    if not series:
-        return None
-    fig = Figure(figsize=(5.5, 3.2), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for k, v in series.items():
-        ax.plot(np.arange(1, len(v) + 1), v, marker="o", ms=3, label=k)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    """One line per entry of ``series`` (a list of values, plotted at 1, 2, ...); None when none is a list."""
+    lines = {k: (np.arange(1, len(v) + 1), _values(v)) for k, v in series.items() if isinstance(v, list) and v}
+    return line_plot([(xlabel, ylabel, lines)], path, (5.5, 3.2)) if lines else None
 
 
 def autospace_search_section(infos: list[RunInfo], root: Path, out: Path, plots: bool) -> Section:
@@ -390,20 +414,15 @@ def write_report(root: str | Path, out: str | Path | None = None, plots: bool = 
     if len(groups) == 1 and set(groups) <= {"query", "supernet"}:
         return report.write_report(root, out, plots)
     out = Path(out) if out is not None else root
-    try:
-        out.mkdir(parents=True, exist_ok=True)
+
+    def build() -> report.Report:
         secs, unfinished = sections(root, out, plots)
         text = "\n".join(s.markdown(out) for s in secs)
         if unfinished:
             text += (f"\n{len(unfinished)} unfinished run dir(s) (no result.json yet): "
                      + ", ".join(str(p) for p in unfinished[:10]) + ("" if len(unfinished) <= 10 else ", ...") + "\n")
-        rep = report.Report(text, sections_csv(secs), [f for s in secs for f in s.files])
-        for name, body in (("report.md", rep.markdown), ("report.csv", rep.csv)):
-            (out / name).write_text(body)
-            rep.files.append(out / name)
-    except OSError as e:
-        raise SpacenasError(f"cannot write the report in {out}: {e.strerror or e}") from None
-    return rep
+        return report.Report(text, sections_csv(secs), [f for s in secs for f in s.files])
+    return report.save_report(out, build)
 
 
 def sections_csv(secs: list[Section]) -> str:

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +149,9 @@ def table(runs: list[RunResult], metric: str = "test") -> dict[tuple[str, str], 
 
 
 def wilcoxon_p(a, b) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired samples; 1.0 if all differences are 0."""
+    """Two-sided Wilcoxon signed-rank p-value of paired samples (``scipy.stats.wilcoxon``, zero
+    differences dropped); 1.0 if all differences are 0. Also the paired test of the DSM-NAS
+    benchmark scripts (``benchmarks/dsm_common.py``)."""
     from scipy.stats import wilcoxon
 
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
@@ -270,14 +273,23 @@ def write_report(root: str | Path, out: str | Path | None = None, plots: bool = 
     :func:`spacenas.reporting.kinds.write_report`)."""
     runs = load_runs(root)
     out = Path(out) if out is not None else Path(root)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
+
+    def build() -> Report:
         files: list[Path] = []
         if plots:
             from spacenas.reporting.plots import plot_all
 
             files = plot_all(runs, out)
-        rep = Report(markdown(runs, images=[f.name for f in files]), to_csv(runs), files)
+        return Report(markdown(runs, images=[f.name for f in files]), to_csv(runs), files)
+    return save_report(out, build)
+
+
+def save_report(out: Path, build: Callable[[], Report]) -> Report:
+    """Create ``out``, build the report (its plots are written there) and write its ``report.md``
+    and ``report.csv``; an OS error on the way is one line naming ``out``."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        rep = build()
         for name, text in (("report.md", rep.markdown), ("report.csv", rep.csv)):
             (out / name).write_text(text)
             rep.files.append(out / name)

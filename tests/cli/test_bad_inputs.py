@@ -89,6 +89,8 @@ def test_empty_names(argv, expected, capsys, tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, expected", [
     pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "5", "--set", "lr=Infinity"],
                  "'lr': Input should be a finite number", id="s_set_inf_float"),
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--set", "n_subspaces=10000"],
+                 "'n_subspaces': Input should be less than or equal to 256", id="s_dsm_huge_k"),
     pytest.param(["search", "--no-progress", "--method", "dsm", "--set", f"init_archs={DEEP}"],
                  "nested deeper than 32", id="s_set_deepjson"),
     pytest.param(["sweep", "--no-progress", "--methods", "dsm", "--datasets", "cifar10", "--seeds", "1", "--budget",
@@ -123,6 +125,41 @@ def test_impossible_option_values(argv, expected, capsys, tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     assert_one_line(*run_main(argv, capsys), expected)
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+# ----- bool options take only true/false (supernet, strategy, loop and train options alike) ------
+@pytest.mark.parametrize("argv, key", [
+    pytest.param(["search", "--no-progress", "--space", "nb201", "--method", "darts", "--data", "digits",
+                  "--set", "fused=5"], "fused", id="o_set_fused5"),
+    pytest.param([*DARTS_TINY, "--set", "bn_affine=\"yes\""], "bn_affine", id="o_set_bnaffine_yes"),
+    pytest.param(["search", "--no-progress", "--space", "darts", "--method", "darts", "--data", "digits",
+                  "--epochs", "1", "--set", "C=4", "--set", "layers=3", "--set", "fused=1"], "fused",
+                 id="o_darts_space_fused1"),
+    pytest.param([*DARTS_TINY, "--set", "second_order=1"], "second_order", id="o_set_second_order1"),
+    pytest.param(["search", "--no-progress", "--method", "ddsas", "--data", "digits", "--epochs", "1",
+                  "--set", "keep_none=off"], "keep_none", id="o_set_keep_none_off"),
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "5", "--set", "skip_seen=2"],
+                 "skip_seen", id="s_set_skip_seen2"),
+    pytest.param([*TRAIN_NB201, "--set", "nesterov=\"true\""], "nesterov", id="t_set_nesterov_str"),
+])
+def test_bool_options_take_only_true_or_false(argv, key, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(argv, capsys), f"for {key!r}: expected true or false")
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_bool_option_from_a_config_file_is_one_line(capsys, tmp_path, monkeypatch):
+    """The same rule for a --config file (YAML: a number is not a boolean; yes/no are YAML booleans)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("method: darts\ndata: digits\nepochs: 1\nset: {C: 4, N: 1, fused: 5}\n")
+    assert_one_line(*run_main(["search", "--no-progress", "--config", "c.yaml"], capsys),
+                    "for 'fused': expected true or false")
+
+
+def test_bool_option_true_or_false_still_works(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, err = run_main([*DARTS_TINY, "--set", "fused=false", "--set", "bn_affine=true", "--json"], capsys)
+    assert rc == 0, err
 
 
 def test_set_value_refused_in_a_real_process(tmp_path):

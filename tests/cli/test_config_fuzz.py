@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spacenas
-from spacenas.config import StrictModel, build_config
+from spacenas import registry
+from spacenas.config import StrictModel, build_config, is_bool_type
 from spacenas.errors import SpacenasError
+from spacenas.strategies.oneshot.build import supernet_options_model
 
 SKIP_MODULES = ("spacenas.__main__",)
 
@@ -24,6 +26,9 @@ def _all_configs() -> list[type[StrictModel]]:
     for m in pkgutil.walk_packages(spacenas.__path__, "spacenas."):
         if m.name not in SKIP_MODULES:
             importlib.import_module(m.name)
+    # the supernets' option models are made from their constructors on demand: make them all here
+    for target in registry.SUPERNETS.values():
+        supernet_options_model(registry.load(target))
     seen, todo = [], list(StrictModel.__subclasses__())
     while todo:
         c = todo.pop()
@@ -61,7 +66,7 @@ def _assert_contract(model, values):
 def test_every_config_is_found():
     names = {c.__name__ for c in CONFIGS}
     assert {"LoopConfig", "TrainConfig", "GDASConfig", "DSMConfig", "AutoSpaceConfig", "ProxylessConfig",
-            "SupernetRunConfig", "MobileNetShape", "NetPlan"} <= names
+            "SupernetRunConfig", "MobileNetShape", "NetPlan", "NB201SupernetOptions", "DARTSSupernetOptions"} <= names
 
 
 @pytest.mark.parametrize("model", CONFIGS, ids=lambda c: c.__name__)
@@ -109,3 +114,38 @@ def test_non_finite_floats_refused_everywhere(model):
         for bad in (float("nan"), float("inf"), float("-inf")):
             with pytest.raises(SpacenasError, match=f"'{name}[.']"):
                 build_config(model, {name: bad})
+
+
+def _bool_fields():
+    return [pytest.param(model, name, id=f"{model.__name__}.{name}")
+            for model in CONFIGS for name, info in model.model_fields.items() if is_bool_type(info.annotation)]
+
+
+@pytest.mark.parametrize("model, field", _bool_fields())
+def test_bool_fields_take_only_true_or_false(model, field):
+    """No lax bools anywhere (was: ``--set fused=5`` built a fused supernet, ``"yes"`` / ``1`` / ``"off"``
+    passed pydantic's lax parsing): one line naming the key and true/false."""
+    from pydantic import ValidationError
+    required = [n for n, i in model.model_fields.items() if i.is_required() and n != field]
+    for bad in (5, 1, 0, 1.0, "yes", "true", "off", "", [True]):
+        if required:  # the other errors (required fields) may come first: look for this field's
+            with pytest.raises(ValidationError) as ve:
+                model(**{field: bad})
+            assert [e["msg"] for e in ve.value.errors() if e["loc"] == (field,)] == ["expected true or false"]
+            continue
+        with pytest.raises(SpacenasError) as e:
+            build_config(model, {field: bad}, where="fuzz")
+        assert f"for '{field}': expected true or false" in str(e.value) and "\n" not in str(e.value)
+    for good in (True, False):
+        if required:
+            with pytest.raises(ValidationError) as ve:
+                model(**{field: good})
+            assert not [e for e in ve.value.errors() if e["loc"] == (field,)]
+        else:
+            assert getattr(build_config(model, {field: good}), field) is good
+
+
+def test_bool_fields_are_found():
+    names = {(v.values[0].__name__, v.values[1]) for v in _bool_fields()}
+    assert {("NB201SupernetOptions", "fused"), ("DARTSSupernetOptions", "bn_affine"), ("DARTSConfig", "second_order"),
+            ("DSMConfig", "skip_seen"), ("TrainConfig", "nesterov")} <= names

@@ -117,6 +117,31 @@ def test_npz_shapes_labels_and_split(tmp_path):
     assert (len(b.train), len(b.test), b.in_channels, b.image_size) == (12, 4, 1, 5)
 
 
+@pytest.mark.parametrize("layout", ["pool", "train/test"])
+def test_folder_and_npz_of_the_same_images_give_the_same_data(tmp_path, layout):
+    """One split/normalise tail (spacenas.data.own.split_data): the same images as a folder and as
+    an npz file give equal train/test tensors, labels and statistics, pooled (seeded hold-out) or
+    with the source's own test split."""
+    parts = {"pool": {"": 1}, "train/test": {"train": 1, "test": 7}}[layout]
+    arrays = {}
+    for sub, seed in parts.items():
+        root = write_folder(tmp_path / "imgs" / sub, {"a": 6, "b": 5, "c": 4}, seed=seed)
+        xs, ys = [], []
+        for c, name in enumerate("abc"):
+            for f in sorted((root / name).iterdir()):
+                xs.append(np.asarray(Image.open(f)))
+                ys.append(c)
+        key = "_test" if sub == "test" else ""
+        arrays[f"x{key}"], arrays[f"y{key}"] = np.stack(xs), np.array(ys)
+    np.savez(tmp_path / "same.npz", **arrays)
+    f, n = load_dataset(f"folder:{tmp_path / 'imgs'}"), load_dataset(f"npz:{tmp_path / 'same.npz'}")
+    for a, b in ((f.train, n.train), (f.test, n.test)):
+        assert torch.equal(a.images[a.indices], b.images[b.indices]) and torch.equal(a.labels[a.indices],
+                                                                                      b.labels[b.indices])
+        assert torch.equal(a.mean, b.mean) and torch.equal(a.std, b.std)
+    assert (f.num_classes, f.in_channels, f.image_size) == (n.num_classes, n.in_channels, n.image_size) == (3, 1, 8)
+
+
 @pytest.mark.parametrize("arrays, message", [
     ({"x": np.zeros((4, 8, 8), np.uint8)}, "lacks array 'y'"),
     ({"x": np.zeros((4, 8, 8), np.uint8), "y": np.zeros(4, int)}, "1 class"),

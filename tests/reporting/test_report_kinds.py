@@ -130,3 +130,53 @@ def test_report_of_autospace_and_autospace_search_runs(tmp_path):
     assert "Learned search spaces" in p.stdout and "Searches in learned spaces" in p.stdout
     _ok(_cli("report", "runs", "--html", "all.html", cwd=tmp_path))
     assert "Learned search spaces" in (tmp_path / "all.html").read_text()
+
+
+# ----- one-shot search time: recorded by the loop, else a labelled wall-time estimate --------------
+@pytest.fixture(scope="module")
+def oneshot_run(tmp_path_factory):
+    from spacenas.strategies.oneshot.build import OneShotSearchConfig, run_oneshot
+    d = tmp_path_factory.mktemp("o") / "run"
+    run_oneshot(OneShotSearchConfig(method="darts", data="digits", epochs=2, run_dir=str(d), progress=False,
+                                    options={"C": 2, "N": 1, "max_steps": 1, "batch_size": 32}))
+    return d
+
+
+def test_oneshot_report_shows_the_recorded_search_time(oneshot_run, tmp_path):
+    secs = json.loads((oneshot_run / "result.json").read_text())["search_seconds"]
+    assert secs > 0
+    md = write_report(oneshot_run, out=tmp_path / "rep", plots=False).markdown
+    row = next(ln for ln in md.splitlines() if ln.startswith("| . |"))
+    assert f"| {secs:.1f} |" in row and "wall est." not in md
+    assert "search seconds: the search epochs as the loop recorded them" in md
+
+
+def test_oneshot_report_labels_the_wall_estimate_of_an_older_run_dir(oneshot_run, tmp_path):
+    """A result.json without search_seconds (older run dirs): config.json -> result.json wall time,
+    marked in the cell and explained above the table; single run and mean +- std over runs."""
+    import shutil
+    old = _with_result(oneshot_run, tmp_path / "runs" / "old", lambda r: {k: v for k, v in r.items()
+                                                                           if k != "search_seconds"})
+    md = write_report(old, out=tmp_path / "rep1", plots=False).markdown
+    row = next(ln for ln in md.splitlines() if ln.startswith("| . |"))
+    assert "(wall est.)" in row and "estimated as the wall time from config.json to result.json" in md
+    shutil.copytree(oneshot_run, tmp_path / "runs" / "new")
+    md = write_report(tmp_path / "runs", out=tmp_path / "rep2", plots=False).markdown
+    row = next(ln for ln in md.splitlines() if ln.startswith("| darts |"))
+    assert "(2)" in row and "(wall est.: 1 of 2)" in row
+
+
+def test_line_plots_of_the_kinds(tmp_path):
+    """The training curve (two panels) and the per-round curve share one line-plot helper: a PNG
+    where there is data, None where there is none; non-numbers are gaps, not errors."""
+    from types import SimpleNamespace
+
+    from spacenas.reporting.kinds import curve_plot, train_curve_plot
+    assert curve_plot({"a": "not a list", "b": []}, "round", "loss", tmp_path / "none.png") is None
+    p = curve_plot({"a": [3.0, None, 1.0], "b": [2, "x"]}, "round", "loss", tmp_path / "sub" / "c.png")
+    assert p == tmp_path / "sub" / "c.png" and p.read_bytes()[:4] == b"\x89PNG"
+    runs = [SimpleNamespace(path=tmp_path / "r1", result={"history": [{"epoch": 1, "train_loss": 1.0, "train_acc": 50},
+                                                                      {"epoch": 2, "train_loss": None}]}),
+            SimpleNamespace(path=tmp_path / "r2", result={"history": "garbage"})]
+    assert train_curve_plot(runs[1:], tmp_path, tmp_path / "t0.png") is None
+    assert train_curve_plot(runs, tmp_path, tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

@@ -99,3 +99,23 @@ def test_every_python_block_of_the_dsm_doc_runs_standalone(tmp_path):
                            timeout=900)
         assert p.returncode == 0, f"block {i} of docs/dsm-nas.md failed:\n{code}\n{p.stderr[-2000:]}"
         assert p.stdout.strip(), f"block {i} printed nothing"
+
+
+def test_subspace_count_quick_prints_one_row_per_k():
+    out = run_script("dsm_subspace_count.py", "--quick")
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [r.split("|")[1].strip() for r in rows] == ["4", "16"]
+    assert all(float(r.split("|")[4]) > 0 for r in rows)  # peak memory measured
+
+
+def test_benchmark_scripts_use_the_library_paired_test():
+    """One Wilcoxon helper: the DSM-NAS scripts' is the sweep report's (scipy.stats.wilcoxon)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import dsm_common
+    finally:
+        sys.path.remove(str(BENCH))
+    from spacenas.reporting.report import wilcoxon_p
+    assert dsm_common.wilcoxon_p is wilcoxon_p
+    assert dsm_common.wilcoxon([2, 4, 6, 8, 10], [1, 2, 3, 4, 5]) == "+3.00, p = 0.062"
+    assert dsm_common.wilcoxon([1, 2], [1, 2]).endswith("p = 1")

@@ -4,7 +4,8 @@ search as one call (:func:`run_oneshot`, what ``spacenas search --method darts .
 Options (a flat ``{key: value}``) are routed by name to the loop (:class:`LoopConfig`:
 ``batch_size``, ``lr``, ``max_steps``, ``dataset`` ...), the method's config (``arch_lr``,
 ``anchor``, ``second_order``, ``progressive`` ...) or the supernet constructor (``C``, ``N``,
-``layers``, ``bn_affine`` ...). Where the space has a benchmark table (NB201) the table's
+``layers``, ``bn_affine``, ``fused`` ...; validated by :func:`supernet_options_model`, a typed model
+made from the constructor's signature). Where the space has a benchmark table (NB201) the table's
 accuracies of the derived arch are reported when the data set is one of the table's; for other
 data, the option ``dataset=cifar10`` names the table's data set.
 
@@ -15,12 +16,14 @@ Launched by ``torchrun --nproc_per_node=G``, every process runs one rank
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-from pydantic import Field
+from pydantic import ConfigDict, Field, create_model
 
 from spacenas import registry
 from spacenas.config import Seed, StrictModel, build_config, parse_device
@@ -64,6 +67,38 @@ class OneShotSearchConfig(StrictModel):
     progress: bool = True
 
 
+class SupernetOptions(StrictModel):
+    """Base of the models :func:`supernet_options_model` makes: strict types (the constructors
+    take exact ints and bools)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+@functools.cache
+def supernet_options_model(net_cls: type) -> type[StrictModel]:
+    """The supernet options of ``net_cls`` as a strict config: one field per constructor parameter
+    (less :data:`NET_FIXED`) with its annotation and default, so ``--set fused=5`` or ``C=4.5`` is
+    a one-line error naming the key (an ``int`` takes no float or bool; a ``bool`` only true/false)
+    before the network is built. Unannotated parameters take any value."""
+    try:
+        hints = typing.get_type_hints(net_cls.__init__)
+    except (NameError, TypeError):  # an annotation that cannot be resolved here: leave it untyped
+        hints = {}
+    fields: dict[str, Any] = {}
+    for name, p in inspect.signature(net_cls).parameters.items():
+        if name in NET_FIXED or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        fields[name] = (hints.get(name, Any), ... if p.default is p.empty else p.default)
+    return create_model(f"{net_cls.__name__}Options", __base__=SupernetOptions, **fields)
+
+
+def supernet_options(net_cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against :func:`supernet_options_model` (only the keys given: the
+    constructor's own defaults stand for the rest)."""
+    cfg = build_config(supernet_options_model(net_cls), options, where="search")
+    return {k: getattr(cfg, k) for k in options}
+
+
 def route_options(options: dict[str, Any], tables: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
     """Send every option to the first table that has its key; unknown keys are errors."""
     out: dict[str, dict[str, Any]] = {k: {} for k in tables}
@@ -88,9 +123,10 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     if space not in registry.SUPERNETS:
         raise unknown("space for one-shot search", space, sorted(registry.SUPERNETS))
     net_cls = registry.load(registry.SUPERNETS[space])
-    net_keys = set(inspect.signature(net_cls).parameters) - NET_FIXED
+    net_keys = set(supernet_options_model(net_cls).model_fields)
     routed = route_options(dict(options or {}), {"data": {"image_size"}, "loop": set(LoopConfig.model_fields),
                                                  "strategy": set(cls.Config.model_fields), "supernet": net_keys})
+    net_opts = supernet_options(net_cls, routed["supernet"])
     strat = routed["strategy"]
     if progressive:
         if "progressive" not in cls.Config.model_fields:
@@ -115,7 +151,7 @@ def build_search(space: str, method: str, data: str = "digits", *, data_dir: str
     notes = scale_arch_lr(cls, strat, loop, len(train))  # short runs: arch_lr x (paper steps / steps)
     try:
         net = net_cls(num_classes=ds.num_classes, in_channels=ds.in_channels,
-                      generator=torch.Generator().manual_seed(seed), **routed["supernet"],
+                      generator=torch.Generator().manual_seed(seed), **net_opts,
                       **getattr(cls, "supernet_options", {}))
     except TypeError as e:
         raise SpacenasError(f"bad supernet option: {e}") from None

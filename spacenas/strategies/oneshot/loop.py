@@ -12,12 +12,21 @@ line in ``run_dir/log.jsonl`` and a checkpoint ``run_dir/checkpoint.pt`` holding
 resumed run needs to continue exactly as an uninterrupted one. The run dir (``kind: oneshot``;
 lock, refusals, atomic files, ``result.json`` + ``arch.txt`` at the end) is
 :class:`spacenas.runs.RunDir`'s.
+
+Search time: each epoch's record carries ``epoch_seconds`` (wall seconds of that epoch: its
+steps, hooks, derivation and benchmark look-up; not the checkpoint write, and nothing before the
+first epoch: data loading and building) and ``search_seconds`` (their sum so far, carried in the
+checkpoint, so it adds up across resumes and leaves out the pauses between them); ``result.json``
+has the final ``search_seconds``. A run resumed from a checkpoint written before this was
+recorded has ``search_seconds: null`` (unknown). These are the only fields of ``log.jsonl`` and
+``result.json`` that differ between a resumed and an uninterrupted run (:data:`TIMING_KEYS`).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -62,6 +71,8 @@ class LoopConfig(StrictModel):
 
 
 _HINT = "the learning rate may be too high (lower --set lr or arch_lr)"
+#: wall-clock fields of the log records and result.json (see the module docstring)
+TIMING_KEYS = ("epoch_seconds", "search_seconds")
 
 
 @dataclass
@@ -72,6 +83,8 @@ class OneShotResult:
     scores: dict[str, list[list[float]]] = field(default_factory=dict)
     benchmark: dict[str, float] | None = None
     run_dir: str | None = None
+    #: wall seconds of the search epochs, summed across resumes (None: unknown, see the module docstring)
+    search_seconds: float | None = None
 
 
 def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
@@ -177,12 +190,13 @@ def _stored_result(res: dict[str, Any], out: Path) -> OneShotResult:
 
     history = [json.loads(ln) for ln in (out / LOG).read_text(encoding="utf-8").splitlines() if ln.strip()]
     arch = Arch(res["arch_space_of_choices"], tuple(int(x) for x in res["arch_choices"]))
-    return OneShotResult(arch, res["arch"], history, res["scores"], res.get("benchmark"), str(out))
+    return OneShotResult(arch, res["arch"], history, res["scores"], res.get("benchmark"), str(out),
+                         res.get("search_seconds"))
 
 
 def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd, out, progress, callback):
     history: list[dict[str, Any]] = []
-    start = 0
+    start, seconds = 0, 0.0
     where = out / CHECKPOINT if out is not None else "state"
     if ck is not None:
         with restoring(where):  # a state that does not fit: one line, not a traceback
@@ -191,6 +205,7 @@ def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd,
             raw.load_state_dict(ck["supernet"])
             gen.set_state(ck["data_generator"])
             history, start = list(ck["history"]), int(ck["epoch"])
+            seconds = ck.get("search_seconds") if start else 0.0  # None: a checkpoint older than the record
     strategy.setup(raw, c.epochs)
     net = ctx.wrap(raw) if ctx else raw
     opt = _make_optimizer(net, c, cosine_lr(min(start, c.epochs - 1), c.epochs, c.lr, c.lr_min))
@@ -204,6 +219,7 @@ def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd,
     bar = tqdm(range(start, c.epochs), desc=f"search[{type(strategy).__name__}]", disable=not (progress and main),
                initial=start, total=c.epochs)
     for epoch in bar:
+        t0 = time.perf_counter()
         strategy.on_epoch_start(epoch, raw)
         lr = cosine_lr(epoch, c.epochs, c.lr, c.lr_min)
         for g in opt.param_groups:
@@ -252,6 +268,9 @@ def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd,
         bench = _benchmark(raw.space.name, c.dataset, arch)
         if bench is not None:
             rec["benchmark"] = {"dataset": c.dataset, **bench}
+        rec["epoch_seconds"] = time.perf_counter() - t0
+        seconds = None if seconds is None else seconds + rec["epoch_seconds"]
+        rec["search_seconds"] = seconds
         history.append(rec)
         if main:
             msg = {"loss": f"{rec.get('train_loss', 0):.3f}"}  # no arch: it would squeeze the bar to nothing
@@ -264,7 +283,7 @@ def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd,
             rd.log(rec)
             rd.checkpoint({"epoch": epoch + 1, "supernet": raw.state_dict(), "strategy": strategy.state_dict(),
                            "weight_optimizer": opt.state_dict(), "data_generator": gen.get_state(),
-                           "history": plain_json(history)})
+                           "history": plain_json(history), "search_seconds": seconds})
         if ctx:
             ctx.barrier()
     arch = strategy.derive(raw) if main else None
@@ -272,11 +291,12 @@ def _search(strategy, raw, train, valid, c, gen, ctx, rank, world, main, ck, rd,
         arch = ctx.broadcast(arch)
     scores = {k: s.cpu().tolist() for k, s in strategy.scores().items()}
     res = OneShotResult(arch, strategy.describe(raw, arch), history, scores,
-                        _benchmark(raw.space.name, c.dataset, arch), str(out) if out is not None else None)
+                        _benchmark(raw.space.name, c.dataset, arch), str(out) if out is not None else None, seconds)
     if rd is not None:
         rd.finish({"method": rd.config["method"], "space": raw.space.name, "arch_space": strategy.text_space(raw),
                    "arch": res.arch_text, "arch_choices": list(arch.choices), "arch_space_of_choices": arch.space,
                    "epochs": c.epochs, "seed": c.seed, "dataset": c.dataset, "benchmark": res.benchmark,
-                   "scores": scores, "final": {k: v for k, v in (history[-1] if history else {}).items()
-                                               if k not in ("mixing", "arch")}}, res.arch_text)
+                   "scores": scores, "search_seconds": seconds,
+                   "final": {k: v for k, v in (history[-1] if history else {}).items()
+                             if k not in ("mixing", "arch", *TIMING_KEYS)}}, res.arch_text)
     return res

@@ -45,13 +45,22 @@ from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.strategies.base import QueryStrategy
 from spacenas.strategies.query.dsm_controller import (
     REWARDS, DSMController, apply_edits, build_subspace_graph, ema_update, improvement_reward, reinforce_loss)
+from spacenas.strategies.query.dsm_random import draw_unseen
 from spacenas.subspace import Subspace
+
+
+#: bound on K (``n_subspaces``): see the field's description; measured by benchmarks/dsm_subspace_count.py
+MAX_SUBSPACES = 256
 
 
 class DSMConfig(StrictModel):
     """DSM-NAS options; defaults are the paper's NB201 settings (Sec. IV-A)."""
 
-    n_subspaces: int = Field(4, ge=1, le=10_000, description="K, number of candidate subspaces (a handful in the paper; the bound keeps a typo from drawing centers for ever)")
+    n_subspaces: int = Field(4, ge=1, le=MAX_SUBSPACES, description=(
+        f"K, number of candidate subspaces (a handful in the paper), at most {MAX_SUBSPACES}: the subspace graph "
+        "is dense K x K and every controller step runs the GNN over all K^2 edges, so memory and time grow with "
+        "K^2 (NB201, hidden 64, one CPU core: K=256 ~0.9 GB peak and ~1 s per step, K=512 ~1.9 GB and ~6 s; "
+        "K=10,000 would need hundreds of GB); a larger K is refused at once instead of hanging"))
     radius: int = Field(4, ge=1, description="M, local search distance = number of edits")
     init_archs: list[str] = Field(default_factory=list, description="DSM-NAS+: initial centers (text form)")
     hidden: int = Field(64, ge=1, description="LSTM / GNN width")
@@ -198,11 +207,8 @@ class DSMNAS(QueryStrategy):
     def _draw_center(self) -> Arch:
         """A random initial center, unseen and distinct from the other centers where possible."""
         taken = set(self.scores) | {c.choices for c in self.centers}
-        for _ in range(100):
-            a = self.space.sample(self.rng) if self.subspace is None else self.subspace.sample(self.rng)
-            if a.choices not in taken:
-                break
-        return a
+        source = self.space if self.subspace is None else self.subspace
+        return draw_unseen(lambda: source.sample(self.rng), taken)
 
     def _allowed(self, arch: Arch) -> bool:
         return self.space.is_valid(arch) if self.subspace is None else self.subspace.contains(arch)

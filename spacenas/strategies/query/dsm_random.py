@@ -13,6 +13,7 @@ ball ``Omega_alpha = {beta : D(alpha, beta) <= M}`` (Eq. 3, :meth:`Subspace.ball
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -25,10 +26,23 @@ from spacenas.strategies.base import QueryStrategy
 from spacenas.subspace import Subspace
 
 
+def draw_unseen(sample: Callable[[], Arch], taken: set[tuple[int, ...]], tries: int = 100) -> Arch:
+    """``sample()`` until an arch whose choices are not in ``taken``; after ``tries`` draws the last
+    one (a small space may have no unseen arch left). The initial centers of DSM-NAS and of this
+    random search."""
+    for _ in range(tries):
+        a = sample()
+        if a.choices not in taken:
+            break
+    return a
+
+
 class DSMRandomConfig(StrictModel):
     """Options of random search in DSM-NAS subspaces (defaults: the paper's NB201 K and M)."""
 
-    n_subspaces: int = Field(4, ge=1, le=10_000, description="K, number of subspaces (bounded like DSMNAS)")
+    n_subspaces: int = Field(4, ge=1, le=10_000, description=(
+        "K, number of subspaces; no controller and no K x K graph here (unlike DSMNAS), so K costs only "
+        "K initial queries and K centers in memory: the bound keeps a typo from drawing centers for ever"))
     radius: int = Field(4, ge=1, description="M, ball radius")
     init_archs: list[str] = Field(default_factory=list, description="initial centers (text form), e.g. mined ones")
     update_subspaces: bool = Field(True, description="replace a center by a better child")
@@ -47,13 +61,11 @@ class DSMRandomSearch(QueryStrategy):
             raise SpacenasError(f"DSMRandomSearch: {len(cfg.init_archs)} init_archs given, at most "
                                 f"n_subspaces={cfg.n_subspaces} allowed")
         self.centers: list[Arch] = [self.space.check(self.space.parse(t)) for t in cfg.init_archs]
+        taken = {c.choices for c in self.centers}  # kept up to date: drawing K centers is O(K), not O(K^2)
         while len(self.centers) < cfg.n_subspaces:
-            taken = {c.choices for c in self.centers}
-            for _ in range(100):
-                a = self.space.sample(self.rng)
-                if a.choices not in taken:
-                    break
+            a = draw_unseen(lambda: self.space.sample(self.rng), taken)
             self.centers.append(a)
+            taken.add(a.choices)
         self.center_scores: list[float | None] = [None] * cfg.n_subspaces
         self.seen: set[tuple[int, ...]] = set()
         self.pending: tuple[int, Arch] | None = None

@@ -300,3 +300,60 @@ def test_run_dir_guards(tmp_path):
         run(DARTS, loop={"epochs": 1, "lr": 0.5}, run_dir=d, resume=True)
     res, _, _ = run(DARTS, loop={"epochs": 1}, run_dir=d, resume=True)  # same settings: accepted
     assert len(res.history) == 1
+
+
+# ----- search time (log.jsonl per epoch, result.json) ----------------------------------------------
+def _log(d):
+    return [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines()]
+
+
+def test_search_time_is_logged_per_epoch_and_summed_into_the_result(tmp_path):
+    res, _, _ = run(DARTS, loop={"epochs": 3}, run_dir=tmp_path)
+    lines = _log(tmp_path)
+    assert all(r["epoch_seconds"] > 0 for r in lines)
+    running = 0.0
+    for r in lines:
+        running += r["epoch_seconds"]
+        assert r["search_seconds"] == pytest.approx(running)
+    stored = json.loads((tmp_path / "result.json").read_text())
+    assert stored["search_seconds"] == res.search_seconds == lines[-1]["search_seconds"]
+    assert not {"epoch_seconds", "search_seconds"} & set(stored["final"])  # timings once, at the top
+    assert search(DARTS(FakeSupernet().arch_shapes(), {}, torch.Generator().manual_seed(0)), FakeSupernet(),
+                  blobs(48, 1), blobs(48, 2), {"epochs": 3, "batch_size": 16}, run_dir=tmp_path, resume=True,
+                  progress=False).search_seconds == res.search_seconds  # a finished dir gives it back
+
+
+def _interrupted(tmp_path):
+    d = tmp_path / "cut"
+    net = FakeSupernet()
+    s = DARTS(net.arch_shapes(), {}, torch.Generator().manual_seed(0))
+    _stop_after_first_epoch(s)
+    with pytest.raises(_Stop):
+        search(s, net, blobs(48, 1), blobs(48, 2), {"epochs": 2, "batch_size": 16}, run_dir=d, progress=False)
+    return d
+
+
+def test_search_time_adds_up_across_a_resume(tmp_path):
+    """Epoch 0 in one process, epoch 1 after a resume: the result's search time is the sum of both
+    epochs (the checkpoint carries it; the time between the runs is in no epoch)."""
+    d = _interrupted(tmp_path)
+    first = _log(d)[0]
+    assert first["search_seconds"] == first["epoch_seconds"]
+    res, _, _ = run(DARTS, run_dir=d, resume=True)
+    a, b = _log(d)
+    assert a == first
+    assert b["search_seconds"] == pytest.approx(a["epoch_seconds"] + b["epoch_seconds"])
+    assert json.loads((d / "result.json").read_text())["search_seconds"] == res.search_seconds == b["search_seconds"]
+
+
+def test_resume_from_a_checkpoint_without_search_time_records_it_as_unknown(tmp_path):
+    """A checkpoint written before the search time was recorded: the sum would be partial, so the
+    result says null (the report then falls back to its labelled wall-time estimate)."""
+    from spacenas.runs import CHECKPOINT, load_checkpoint, save_checkpoint
+    d = _interrupted(tmp_path)
+    state = load_checkpoint(d / CHECKPOINT)
+    del state["run"]["search_seconds"]
+    save_checkpoint(d / CHECKPOINT, state)
+    res, _, _ = run(DARTS, run_dir=d, resume=True)
+    assert res.search_seconds is None and _log(d)[1]["search_seconds"] is None and _log(d)[1]["epoch_seconds"] > 0
+    assert json.loads((d / "result.json").read_text())["search_seconds"] is None

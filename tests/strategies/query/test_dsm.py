@@ -245,3 +245,38 @@ def test_cuda_device_without_cuda_is_a_clear_error():
         pytest.skip("CUDA is available here")
     with pytest.raises(SpacenasError, match="CUDA is not available"):
         DSMNAS(NB201Space(), seed=0, config={"device": "cuda"})
+
+
+def test_n_subspaces_is_bounded_where_the_k_by_k_graph_stays_small():
+    """K above MAX_SUBSPACES is refused at once, naming the field and the bound (was le=10,000:
+    K=10,000 builds a dense 10^8-edge graph per controller step, hundreds of GB); the bound's
+    reason is in the field description (numbers: benchmarks/dsm_subspace_count.py)."""
+    from spacenas.config import build_config
+    from spacenas.strategies.query.dsm import MAX_SUBSPACES, DSMConfig
+    assert build_config(DSMConfig, {"n_subspaces": MAX_SUBSPACES}).n_subspaces == MAX_SUBSPACES
+    for k in (MAX_SUBSPACES + 1, 10_000):
+        with pytest.raises(SpacenasError, match=f"'n_subspaces': Input should be less than or equal to {MAX_SUBSPACES}"):
+            build_config(DSMConfig, {"n_subspaces": k})
+    desc = DSMConfig.model_fields["n_subspaces"].description
+    assert f"at most {MAX_SUBSPACES}" in desc and "K x K" in desc
+
+
+def test_dsm_at_the_bound_runs_a_controller_step():
+    """K = MAX_SUBSPACES is usable: the K initial centers, then one controller step."""
+    from spacenas.evaluators import TabularEvaluator
+    from spacenas.strategies.query.dsm import MAX_SUBSPACES
+    ev = TabularEvaluator("cifar10")
+    s = DSMNAS(ev.space, seed=0, config={"n_subspaces": MAX_SUBSPACES, "hidden": 8})
+    for _ in range(MAX_SUBSPACES + 1):
+        a = s.ask()
+        s.tell(a, ev.evaluate(a))
+    assert s.n_updates == 1 and len(s.centers) == MAX_SUBSPACES
+
+
+def test_draw_unseen_skips_taken_archs_and_gives_up_after_its_tries():
+    from spacenas.strategies.query.dsm_random import draw_unseen
+    space = NB201Space()
+    draws = iter([space.make([0] * 6), space.make([0] * 6), space.make([1] * 6)])
+    assert draw_unseen(lambda: next(draws), {(0,) * 6}).choices == (1,) * 6
+    same = space.make([2] * 6)
+    assert draw_unseen(lambda: same, {same.choices}, tries=3) is same  # nothing unseen: the last draw
