@@ -44,18 +44,15 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def fast_layout(x: torch.Tensor, channels_last: bool | None, fused: bool, partial_k: int = 1) -> torch.Tensor:
+def fast_layout(x: torch.Tensor, channels_last: bool | None, fused: bool) -> torch.Tensor:
     """``x`` in the memory format a supernet's forward runs in. ``channels_last`` True/False
     forces channels-last (NHWC) or leaves ``x`` as it is; ``None`` (the default) means
-    channels-last where the fused path is on, partial channels are off (``partial_k == 1``) and
-    ``x`` is on the CPU (oneDNN's convolutions and BatchNorm run faster on it there; one copy of
-    the 3-channel input switches the whole network, whose convolutions keep the layout of their
-    input). With partial channels (k > 1) the channel slicing and shuffling made the channels-last
-    step slower than the contiguous one (docs/performance.md, DARTS k=4), so auto keeps the layout.
-    The reference path keeps today's layout, and so do CUDA devices unless asked. Same numbers
-    either way, up to the order of floating point additions inside the kernels (tests/nn/test_fused.py)."""
-    on = (channels_last if channels_last is not None
-          else (fused and partial_k == 1 and x.device.type == "cpu"))
+    channels-last where the fused path is on and ``x`` is on the CPU (oneDNN's convolutions
+    and BatchNorm run faster on it there; one copy of the 3-channel input switches the whole
+    network, whose convolutions keep the layout of their input). The reference path keeps
+    today's layout, and so do CUDA devices unless asked. Same numbers either way, up to the order
+    of floating point additions inside the kernels (tests/nn/test_fused.py)."""
+    on = channels_last if channels_last is not None else (fused and x.device.type == "cpu")
     if not isinstance(on, bool):
         raise SpacenasError(f"channels_last must be true, false or null (auto), got {channels_last!r}")
     return x.contiguous(memory_format=torch.channels_last) if on and x.dim() == 4 else x

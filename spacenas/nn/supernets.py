@@ -156,8 +156,7 @@ class NB201Body(nn.Module):
 
     def forward(self, x, weights=None, active=None, act_weights=None) -> torch.Tensor:
         fused = any(c.fused for c in self.layers if isinstance(c, NB201Cell))
-        k = next((m.k for m in self.modules() if isinstance(m, MixedOp)), 1) if self.channels_last is None else 1
-        x = self.stem(fast_layout(x, self.channels_last, fused, k))
+        x = self.stem(fast_layout(x, self.channels_last, fused))
         for layer in self.layers:
             x = layer(x, weights, active, act_weights) if isinstance(layer, NB201Cell) else layer(x)
         x = self.lastact(x).mean(dim=(2, 3))
@@ -297,8 +296,7 @@ class DARTSSupernet(_CellSupernet):
 
     def forward(self, x, weights, masks=None, act_weights=None) -> torch.Tensor:
         w, m, a = self._args(weights, masks, act_weights)
-        k = self.partial_k if self.channels_last is None else 1
-        s0 = s1 = self.stem(fast_layout(x, self.channels_last, self.fused, k))
+        s0 = s1 = self.stem(fast_layout(x, self.channels_last, self.fused))
         for cell in self.cells:
             key = "reduce" if cell.reduction else "normal"
             s0, s1 = s1, cell(s0, s1, w[key], m[key], a[key])

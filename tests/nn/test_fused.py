@@ -122,8 +122,7 @@ def compare(space, cls, config, act_mixture=False, stage_switch=False, expect="f
             net.train()
         (lf, af, wf), (lr_, ar, wr) = (grads(fn, fs, data[0], data[1]), grads(rn, rs, data[0], data[1]))
         assert fn.last_path == expect and rn.last_path == "reference"
-        auto = "channels_last" if fn.partial_k == 1 else "contiguous"  # auto: no channels-last with partial channels
-        assert (layout_of(fn), layout_of(rn)) == (fused_layout or auto, ref_layout or "contiguous")
+        assert (layout_of(fn), layout_of(rn)) == (fused_layout or "channels_last", ref_layout or "contiguous")
         close(lf, lr_)
         assert len(af) == len(ar)
         for a, b in zip(af, ar):
@@ -181,22 +180,6 @@ def test_default_layout_rule(space):
     net.channels_last = "yes"
     with pytest.raises(SpacenasError, match="channels_last must be true, false or null"):
         net(x, w)
-
-
-@pytest.mark.parametrize("space", ["nb201", "darts"])
-def test_auto_layout_stays_contiguous_with_partial_channels(space):
-    """Auto (None) keeps the contiguous layout once partial channels are on (k > 1: slower
-    channels-last on the CPU, docs/performance.md); an explicit True still forces channels-last."""
-    net = make_net(space)
-    watch_layout(net)
-    net.set_partial_channels(2, torch.Generator().manual_seed(0))
-    w = {k: torch.rand(s, dtype=torch.float64) for k, s in net.arch_shapes().items()}
-    x = batches(1)[0][0]
-    net(x, w)
-    assert net.partial_k == 2 and layout_of(net) == "contiguous"
-    net.channels_last = True
-    net(x, w)
-    assert layout_of(net) == "channels_last"
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])
