@@ -13,7 +13,9 @@ One YAML file per preset in this package (``<name>.yaml``, package data), holdin
 * ``required`` -- options the user must give (Config-A's ``frozen_beta``, a retrain's ``arch``);
 * ``reported`` -- the paper's numbers; ``reproduces`` -- the tables/figures it reproduces;
   ``needs`` -- what a full run needs beyond this machine (``null``: runs here); ``ours`` -- where
-  the docs hold our measured numbers for it (printed by a committed script), if anywhere.
+  the docs hold our measured numbers for it (printed by a committed script), if anywhere;
+  ``estimate`` -- ``{step: KEY, images: N}``: the measured GPU step time its full-run estimate
+  uses (:mod:`spacenas.presets.estimate`).
 
 :func:`list_presets`, :func:`load_preset` (the file, checked), :func:`apply_preset` (the config a
 run uses: options with overrides merged, validated against the real typed configs) and
@@ -37,7 +39,7 @@ KINDS = ("oneshot", "query", "autospace", "train")
 SOURCES = ("paper", "code", "both", "spacenas")
 #: keys of a preset file (the first group is required)
 _REQUIRED_KEYS = {"name", "title", "paper", "kind", "options", "sources", "reported", "reproduces", "needs"}
-_OPTIONAL_KEYS = {"space", "method", "data", "budget", "other", "required", "notes", "ours"}
+_OPTIONAL_KEYS = {"space", "method", "data", "budget", "other", "required", "notes", "ours", "estimate"}
 #: top-level keys an override may set besides options
 _TOP_OVERRIDES = ("data", "budget", "arch", "seed")
 

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from spacenas.presets import list_presets, load_preset
+from spacenas.presets.estimate import estimate, step_times
 
 _SOURCE = {"paper": "paper", "code": "authors' code", "both": "paper + code", "spacenas": "spacenas (neither)"}
 _PRESETS_HEAD = """# Presets: the papers' recipes
@@ -67,8 +68,23 @@ _REPRO_HEAD = """# Reproducing the papers' tables
 One row per paper table or figure: the preset that reproduces it (`spacenas.presets.apply_preset`;
 values and sources in [presets.md](presets.md)), the paper's numbers, and what a full run
 needs. "ours" is filled only from committed benchmark scripts; a run that needs a GPU and the
-paper's data cannot be made on this machine, and no time estimate is given until a measured
-step time exists.
+paper's data cannot be made on this machine. "est. time" is epochs x steps per epoch x a
+measured GPU step time (search or training steps only, no evaluation passes;
+`spacenas.presets.estimate`), given only where a step time was measured with the preset's own
+config (listed below the table); elsewhere it is "-".
+"""
+
+
+_STEPS_HEAD = """
+## Step times behind the estimates
+
+From `spacenas/presets/timings/gpu_step_times.yaml`. They were measured before the fused
+supernet path (docs/performance.md), which is 2.56x faster on the CPU for the NB201 step and has
+not been timed on a GPU yet, so the search estimates are upper bounds for the default path.
+"""
+_STEPS_TAIL = """
+A GPU run of `python benchmarks/supernet_speed.py --device cuda` prints the fused path's step
+times; entering them in that file updates this page (`python -m spacenas.presets.docs reproduce`).
 """
 
 
@@ -79,14 +95,25 @@ def _ref(table: str) -> str | None:
 
 
 def reproduce_markdown() -> str:
-    rows = ["| paper table / figure | preset | paper's numbers | ours | needs |", "| --- | --- | --- | --- | --- |"]
+    rows = ["| paper table / figure | preset | paper's numbers | ours | needs | est. time |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    used: set[str] = set()
     for name in list_presets():
         p = load_preset(name)
+        est = estimate(p)
+        if est is not None:
+            used.add(est.key)
         for what in p["reproduces"]:
             mine = [r for r in p["reported"] if _ref(r["table"]) and _ref(r["table"]) in what] or p["reported"]
             nums = "; ".join(f"{r['table']}: {r['metric']} {r['value']}" for r in mine)
-            rows.append(f"| {what} | `{name}` | {nums or '-'} | {p.get('ours') or '-'} | {p['needs'] or 'runs here'} |")
-    return _REPRO_HEAD + "\n" + "\n".join(rows) + "\n"
+            rows.append(f"| {what} | `{name}` | {nums or '-'} | {p.get('ours') or '-'} | {p['needs'] or 'runs here'} "
+                        f"| {est.text() if est else '-'} |")
+    times = step_times()
+    steps = ["| step time | device | one step | config | ms | source |", "| --- | --- | --- | --- | --- | --- |"]
+    steps += [f"| `{k}` | {e['device']} | {e['step']} | {_value(e['config'])} | {e['ms']:g} | {e['source']} |"
+              for k, e in times.items() if k in used]
+    return (_REPRO_HEAD + "\n" + "\n".join(rows) + "\n" + _STEPS_HEAD + "\n" + "\n".join(steps) + "\n"
+            + _STEPS_TAIL)
 
 
 def main(argv: list[str] | None = None) -> int:
