@@ -11,6 +11,8 @@ override :meth:`SearchSpace.is_valid` and, where cheaper, the sampling helpers.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -52,6 +54,10 @@ class SearchSpace(ABC):
 
     #: registry name of the space (``nb201``, ``darts``, ...); stored in every :class:`Arch`.
     name: str = "space"
+    #: DrNAS progressive-learning schedules for this space's supernet, by name (the first is the
+    #: default): options of :class:`~spacenas.strategies.oneshot.progressive.ProgressiveConfig`.
+    #: Empty: the config's own defaults (the authors' NB201 setting).
+    progressive_schedules: ClassVar[dict[str, dict]] = {}
 
     @property
     @abstractmethod

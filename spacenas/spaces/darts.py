@@ -40,6 +40,12 @@ class DARTSSpace(SearchSpace):
 
     name = "darts"
     ops = OPS
+    #: DrNAS progressive learning here: the paper's (Section 4.1) k 6 -> 3, ops 8 -> 4, and the
+    #: authors' code's k 6 -> 4, ops 7 -> 4 (their DARTS code has no ``none`` op)
+    progressive_schedules = {
+        "paper": {"partial_k": [6, 3], "keep_ops": [8, 4]},
+        "code": {"partial_k": [6, 4], "keep_ops": [7, 4], "drop_ops": ["none"]},
+    }
 
     def __init__(self) -> None:
         ds = []

@@ -24,7 +24,7 @@ N epochs of EACH stage, counted within the stage, make no architecture steps
 (:meth:`Progressive.arch_active`). Default 0: the short default searches (10 epochs on digits:
 two stages of 5) would otherwise never make an architecture step; the presets set 10.
 Defaults are the authors' NB201 setting (notes): 2 stages, k 4 -> 2, ops 5 -> 3 (widening x2).
-The DARTS-space settings (:func:`default_progressive`): the paper's k 6 -> 3, ops 8 -> 4, and
+The DARTS-space settings (``DARTSSpace.progressive_schedules``, :func:`default_progressive`): the paper's k 6 -> 3, ops 8 -> 4, and
 the authors' code's k 6 -> 4, ops 7 -> 4 (all 7 non-``none`` ops, then 4).
 Stage lengths default to an equal split of the epochs (first stages get the remainder last).
 """
@@ -68,21 +68,20 @@ class ProgressiveConfig(StrictModel):
         return self
 
 
-#: DARTS-space schedules: the paper's (Section 4.1) and the authors' code's
-DARTS_SCHEDULES: dict[str, dict[str, Any]] = {
-    "paper": {"partial_k": [6, 3], "keep_ops": [8, 4]},
-    "code": {"partial_k": [6, 4], "keep_ops": [7, 4], "drop_ops": ["none"]},
-}
+def default_progressive(space: str, schedule: str | None = None) -> ProgressiveConfig:
+    """The progressive settings of ``space``, from its class's ``progressive_schedules`` (the
+    space says which exist: DARTS has the paper's, the default, and the code's; NB201 none, i.e.
+    this config's defaults, the authors' code, which the paper does not contradict).
+    ``schedule``: a name there (default: the first)."""
+    from spacenas import registry
 
-
-def default_progressive(space: str, schedule: str = "paper") -> ProgressiveConfig:
-    """The progressive settings per space (nb201: the authors' code, which the paper does not
-    contradict; darts: ``schedule`` ``paper`` (Section 4.1) or ``code``)."""
-    if space == "darts":
-        if schedule not in DARTS_SCHEDULES:
-            raise SpacenasError(f"unknown DARTS progressive schedule {schedule!r} (allowed: paper, code)")
-        return ProgressiveConfig(**DARTS_SCHEDULES[schedule])
-    return ProgressiveConfig()
+    schedules = registry.get(registry.SPACES, space, "space").progressive_schedules
+    if not schedules:
+        return ProgressiveConfig()
+    name = schedule if schedule is not None else next(iter(schedules))
+    if name not in schedules:
+        raise SpacenasError(f"unknown progressive schedule {name!r} for {space} (allowed: {', '.join(schedules)})")
+    return ProgressiveConfig(**schedules[name])
 
 
 def stage_starts(epochs: int, n_stages: int, stage_epochs: list[int] | None = None) -> list[int]:

@@ -13,10 +13,11 @@ from spacenas.nn.derive import derive_darts
 from spacenas.nn.mixed import MixedOp
 from spacenas.nn.supernets import DARTSSupernet, NB201Supernet
 from spacenas.spaces.darts import SUPERNET_OPS as DARTS_OPS
+from spacenas.spaces.darts import DARTSSpace
 from spacenas.strategies.oneshot.darts import DARTS, unrolled_arch_grads, unrolled_weights
 from spacenas.strategies.oneshot.drnas import DrNAS
 from spacenas.strategies.oneshot.loop import search
-from spacenas.strategies.oneshot.progressive import (DARTS_SCHEDULES, Progressive, ProgressiveConfig,
+from spacenas.strategies.oneshot.progressive import (Progressive, ProgressiveConfig,
                                                      default_progressive, widen_with_momentum)
 
 
@@ -138,8 +139,12 @@ def test_widen_six_to_four_grows_ops_from_c_over_6_to_c_over_4():
     assert net(x, w).shape == (2, 3)
 
 
+DARTS_SCHEDULES = DARTSSpace.progressive_schedules
+
+
 def test_code_schedule_runs_and_paper_schedule_kept():
     assert ProgressiveConfig(**DARTS_SCHEDULES["code"]).partial_k == [6, 4]
+    assert default_progressive("nb201") == ProgressiveConfig()  # NB201: the config's defaults
     assert default_progressive("darts").partial_k == [6, 3]
     assert default_progressive("darts", "code").drop_ops == ["none"]
     with pytest.raises(SpacenasError, match="allowed: paper, code"):
