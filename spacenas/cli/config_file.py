@@ -59,11 +59,6 @@ NET_FROM_DATA = ("in_channels", "image_size", "num_classes")
 #: the AutoSpace DEA options that have flags of their own (``--rounds``, ``--population``, ``--k``)
 DEA_FLAGS = ("rounds", "population", "k")
 
-#: keys of a preset file (:mod:`spacenas.presets`) that describe the recipe (provenance, the paper's
-#: numbers): accepted and ignored by name in the --preset layer only
-PRESET_INFO = frozenset({"name", "title", "paper", "sources", "other", "required", "reported", "reproduces",
-                         "needs", "notes", "ours"})
-
 #: run-dir config.json / preset keys with another name than the flag, per subcommand
 RUN_KEYS = {
     "search": {"method_config": "set"},
@@ -160,7 +155,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     top = {k: v for k, v in vars(ns).items() if k not in cmd.actions}
     layers: list[tuple[str, dict[str, Any]]] = []
     if given.get("preset") is not None:
-        layers.append((f"preset {given['preset']!r}", strip_preset_info(read_preset(given["preset"]))))
+        layers.append((f"preset {given['preset']!r}", read_preset(given["preset"])))
     if given.get("config") is not None:
         layers.append((f"config file {given['config']}", read_file(given["config"])))
     values = dict(cmd.defaults)
@@ -310,11 +305,9 @@ def read_preset(name: str) -> dict[str, Any]:
     data = presets.load_preset(name)
     if not isinstance(data, dict):
         raise SpacenasError(f"preset {name!r} is not a mapping of options")
-    return data
-
-
-def strip_preset_info(preset: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in preset.items() if k not in PRESET_INFO}
+    # the keys that describe the recipe (provenance, the paper's numbers, the time estimate):
+    # accepted and ignored by name in the --preset layer only
+    return {k: v for k, v in data.items() if k not in presets.INFO_KEYS}
 
 
 # ----- converting a file's values to what the flags give ----------------------------------------------

@@ -40,6 +40,10 @@ SOURCES = ("paper", "code", "both", "spacenas")
 #: keys of a preset file (the first group is required)
 _REQUIRED_KEYS = {"name", "title", "paper", "kind", "options", "sources", "reported", "reproduces", "needs"}
 _OPTIONAL_KEYS = {"space", "method", "data", "budget", "other", "required", "notes", "ours", "estimate"}
+#: keys that describe the recipe (provenance, the paper's numbers, the time estimate), not options
+#: of the run: the CLI's --preset layer drops them
+INFO_KEYS = frozenset({"name", "title", "paper", "sources", "other", "required", "reported", "reproduces",
+                       "needs", "notes", "ours", "estimate"})
 #: top-level keys an override may set besides options
 _TOP_OVERRIDES = ("data", "budget", "arch", "seed")
 
