@@ -34,7 +34,7 @@ from typing import Any
 
 from spacenas import registry
 from spacenas.config import MAX_SEED
-from spacenas.errors import SpacenasError
+from spacenas.errors import SpacenasError, unknown
 from spacenas.runner import CONFIG, RESULT, Runner, RunResult
 from spacenas.runs import Lock, read_json, write_json
 
@@ -204,6 +204,16 @@ def _init_worker(parent: int | None = None) -> None:
 
     torch.set_num_threads(1)  # one run per core; our own pool processes only
     if parent is not None:
+        import signal
+
+        # Ctrl-C reaches the whole process group: only the sweep process handles it (it terminates
+        # the workers); a worker interrupted inside the pool's queues left semaphores behind
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # tqdm's cross-process lock is a named semaphore in a spawned process; a terminated worker
+        # never unlinks it ("leaked semaphore" warnings). Its bars are off and spawn cannot share it.
+        from tqdm.std import TqdmDefaultWriteLock
+
+        TqdmDefaultWriteLock.mp_lock = None
         _die_with_parent(parent)
 
 
@@ -307,6 +317,8 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
     specs = [RunSpec(m, ds, s, budget, space, search_metric, dict(options.get(m, {})), **hw)
              for ds in datasets for m in methods for s in seeds_l]
     for m in methods:  # validate every name and option before anything runs or is written
+        if m not in registry.methods():  # a sweep takes query-based and one-shot methods
+            raise unknown("method", m, registry.methods())
         if m in registry.ONESHOT_STRATEGIES:
             registry.oneshot_strategy(m)  # the rest is checked when its first run starts
             continue

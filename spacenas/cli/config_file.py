@@ -237,6 +237,7 @@ UNPACK = {"autospace": unpack_autospace, "autospace-search": unpack_autospace_se
 #: the file it replaces: ``--set`` keys, or flags (names of the subcommand's options); ``None``:
 #: every ``--set`` key but the network plan's
 SUPERSEDES: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "search": {"epochs": ("epochs",)},  # --epochs over a preset's / file's ``set: {epochs: ...}``
     "autospace": {"layers": ("channels", "strides")},
     "autospace-search": {"layers": ("channels", "strides"), "space_file": NET_KEYS + ("layers",), "method": None},
 }

@@ -1,4 +1,5 @@
-"""``spacenas list spaces|methods|datasets|devices``: one line per name, from the registry."""
+"""``spacenas list spaces|methods|datasets|devices|presets``: one line per name, from the registry
+(presets: from the shipped preset files)."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,11 @@ def spaces() -> list[tuple[str, str]]:
 
 def methods() -> list[tuple[str, str]]:
     search = [*registry.QUERY_STRATEGIES, *registry.ONESHOT_STRATEGIES]
+    # the AutoSpace search methods run under ``spacenas autospace-search --method``: a name may be
+    # both (``random``), so those rows say where they belong
     return [(n, registry.METHOD_DESCRIPTIONS.get(n, "")) for n in search] + \
-        [(n, registry.AUTOSPACE_METHOD_DESCRIPTIONS.get(n, "")) for n in registry.AUTOSPACE_METHODS]
+        [(f"{n} (autospace-search --method)", registry.AUTOSPACE_METHOD_DESCRIPTIONS.get(n, ""))
+         for n in registry.AUTOSPACE_METHODS]
 
 
 def datasets() -> list[tuple[str, str]]:
@@ -29,8 +33,18 @@ def devices() -> list[tuple[str, str]]:
             for n, d in registry.DEVICE_DESCRIPTIONS.items()]
 
 
+def presets() -> list[tuple[str, str]]:
+    from spacenas import presets as p
+
+    rows = []
+    for name in p.list_presets():
+        preset = p.load_preset(name)
+        rows.append((name, f"{preset['title']} [spacenas {p.COMMANDS[preset['kind']]} --preset {name}]"))
+    return rows
+
+
 #: what ``spacenas list`` lists -> its rows ``(name, one-line description)``
-LISTS = {"spaces": spaces, "methods": methods, "datasets": datasets, "devices": devices}
+LISTS = {"spaces": spaces, "methods": methods, "datasets": datasets, "devices": devices, "presets": presets}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -75,10 +75,21 @@ def setup_logging(quiet: bool, verbose: bool) -> None:
         logger.propagate = False
 
 
-def interrupt_hint(run_dir: str | None) -> str:
+#: subcommand -> what a Ctrl-C leaves of it, where that is not a --run-dir's checkpoint
+INTERRUPT_HINTS = {"sweep": sweep.interrupt_hint}
+
+
+def interrupt_hint(args: argparse.Namespace | None) -> str | None:
     """What a Ctrl-C leaves: ``--resume`` only helps when a checkpoint was written."""
     from pathlib import Path
 
+    if args is None:
+        return None
+    if args.command in INTERRUPT_HINTS:
+        return INTERRUPT_HINTS[args.command](args)
+    if not hasattr(args, "run_dir"):  # report, show, list: nothing to continue
+        return None
+    run_dir = args.run_dir
     if not run_dir:
         return "nothing was saved: no --run-dir"
     d = Path(run_dir)
@@ -113,5 +124,6 @@ def main(argv: list[str] | None = None) -> int:
         print("spacenas: error: " + str(e).replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"spacenas: interrupted ({interrupt_hint(getattr(args, 'run_dir', None))})", file=sys.stderr)
+        hint = interrupt_hint(args)
+        print("spacenas: interrupted" + (f" ({hint})" if hint else ""), file=sys.stderr)
         return 130

@@ -45,3 +45,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{summ.total} runs in {summ.out} ({summ.skipped} already finished, {summ.total - summ.skipped} run now)")
     print(f"next: spacenas report {summ.out}")
     return 0
+
+
+def interrupt_hint(args: argparse.Namespace) -> str:
+    """What a Ctrl-C leaves of a sweep: every finished run, and the checkpoints of the others."""
+    return (f"the finished runs are kept in {args.out}; the same command again skips them and "
+            "continues the others from their last checkpoints")

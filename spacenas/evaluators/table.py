@@ -11,8 +11,9 @@ def nb201_evaluator(dataset: str, search_metric: str = "valid", constraints: tup
     (:func:`~spacenas.evaluators.hw_tabular.make_hw_evaluator`, ``penalize=True``: an arch over a
     hard limit scores below every feasible arch, so no strategy prefers it).
     """
-    from spacenas.benchmarks.hw import TASK_DATASETS
+    from spacenas.benchmarks.hw import TASK_DATASETS, check_dataset
 
+    check_dataset(dataset)  # an unknown name lists every table data set (NAS-Bench-360 tasks included)
     if dataset in TASK_DATASETS or constraints or objectives:
         from spacenas.evaluators.hw_tabular import make_hw_evaluator
 

@@ -36,6 +36,8 @@ from spacenas.config import build_config
 from spacenas.errors import SpacenasError, unknown
 
 KINDS = ("oneshot", "query", "autospace", "train")
+#: the ``spacenas`` subcommand that runs a preset of each kind (``spacenas <command> --preset NAME``)
+COMMANDS = {"oneshot": "search", "query": "search", "autospace": "autospace", "train": "train"}
 SOURCES = ("paper", "code", "both", "spacenas")
 #: keys of a preset file (the first group is required)
 _REQUIRED_KEYS = {"name", "title", "paper", "kind", "options", "sources", "reported", "reproduces", "needs"}

@@ -34,6 +34,7 @@ space but mobilenet) are errors.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,7 +176,26 @@ def read_arch_text(value: str) -> str:
                 return _read_text_file(Path(text), "architecture file")
         except OSError:  # not a usable path (e.g. a long genotype): it is the text
             pass
+    check_arch_path(text)
     return text
+
+
+#: characters of every space's architecture text (NB201 ``|op~0|``, a genotype ``Genotype(...)``,
+#: an open cell ``r6:add:|...|``); a value with a path separator and none of them is a path
+_ARCH_TEXT_MARKS = ("|", "(", "[", "{", "~")
+
+
+def looks_like_path(value: str) -> bool:
+    text = value.strip()
+    return bool(text) and not any(m in text for m in _ARCH_TEXT_MARKS) and (
+        "/" in text or os.sep in text or text.endswith((".txt", ".json")))
+
+
+def check_arch_path(value: str) -> None:
+    """A missing file or dir given as ``--arch`` is named as such (not as a bad architecture text)."""
+    if looks_like_path(value) and not Path(value.strip()).expanduser().exists():
+        raise SpacenasError(f"--arch {value.strip()}: no such file or run dir (--arch takes an architecture "
+                            "text, a file holding one, or a finished search run dir)")
 
 
 #: an arch file is one line of text; anything bigger is not one

@@ -40,7 +40,7 @@ def train_and_export(job: TrainJob):
 
     from spacenas import registry
     from spacenas.data import load_dataset
-    from spacenas.train.config import augmentation_note, check_space, train_config
+    from spacenas.train.config import augmentation_note, check_arch_path, check_space, train_config
     from spacenas.train.export import FORMATS, export
     from spacenas.runs import resolve_arch
     from spacenas.train.loop import fix_activation, train
@@ -51,6 +51,8 @@ def train_and_export(job: TrainJob):
         from spacenas.runs import arch_source_space
         job = job.model_copy(update={"space": arch_source_space(job.arch)})
         if job.space is None:
+            if isinstance(job.arch, str):
+                check_arch_path(job.arch)
             raise SpacenasError("--space is required unless --arch is a search run dir")
     check_space(job.space)
     space = registry.space(job.space)

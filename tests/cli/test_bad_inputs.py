@@ -85,6 +85,25 @@ def test_empty_names(argv, expected, capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+# ----- a missing --arch path is named as such (found by a new user) -------------------------------
+@pytest.mark.parametrize("argv", [
+    pytest.param(["train", "--no-progress", "--arch", "runs/doesnotexist", "--data", "digits"], id="t_arch_dir_no_space"),
+    pytest.param(["train", "--no-progress", "--arch", "runs/doesnotexist", "--space", "nb201", "--data", "digits"],
+                 id="t_arch_dir_nb201"),
+    pytest.param(["train", "--no-progress", "--arch", "genotype.txt", "--space", "darts", "--data", "digits"],
+                 id="t_arch_file_darts"),
+])
+def test_missing_arch_path(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(argv, capsys), "no such file or run dir", argv[3])
+
+
+def test_an_arch_text_without_space_still_asks_for_the_space(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(["train", "--no-progress", "--arch", NB201_ARCH, "--data", "digits"], capsys),
+                    "--space is required")
+
+
 # ----- --set values that cannot be right: refused at parse time ---------------------------------
 @pytest.mark.parametrize("argv, expected", [
     pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "5", "--set", "lr=Infinity"],

@@ -200,12 +200,14 @@ def test_version(capsys):
     ("methods", lambda: [*registry.QUERY_STRATEGIES, *registry.ONESHOT_STRATEGIES, *registry.AUTOSPACE_METHODS]),
     ("datasets", lambda: list(registry.DATASET_DESCRIPTIONS)),
     ("devices", lambda: ["cpu", "cuda", "mps"]),
+    ("presets", lambda: __import__("spacenas.presets", fromlist=["x"]).list_presets()),
 ])
 def test_list(capsys, what, names):
     assert main(["list", what]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in lines] == names()
     assert all(len(ln.split()) > 2 for ln in lines)  # every name has a description
+    assert len({ln.split("  ")[0].strip() for ln in lines}) == len(lines)  # no name shown twice
 
 
 def test_list_datasets_covers_every_loadable_and_table_data_set():

@@ -57,18 +57,18 @@ def test_set_pairs_of_file_and_flags_add_up(capsys, tmp_path):
 
 
 def test_toml_and_json_files(capsys, tmp_path):
-    t = write(tmp_path / "s.toml", 'method = "dsm"\nbudget = 15\n[set]\nk = 4\n')
-    j = write(tmp_path / "s.json", json.dumps({"method": "dsm", "budget": 15, "set": {"k": 4}}))
+    t = write(tmp_path / "s.toml", 'method = "dsm"\nbudget = 15\n[set]\nn_subspaces = 4\n')
+    j = write(tmp_path / "s.json", json.dumps({"method": "dsm", "budget": 15, "set": {"n_subspaces": 4}}))
     a, b = resolved(capsys, "search", "--config", t), resolved(capsys, "search", "--config", j)
-    assert a == b and a["budget"] == 15 and a["set"] == {"k": 4}
+    assert a == b and a["budget"] == 15 and a["set"] == {"n_subspaces": 4}
 
 
 def test_sweep_lists_and_scoped_options(capsys, tmp_path):
     f = write(tmp_path / "w.yaml", "methods: [random, dsm]\ndatasets: cifar10\nseeds: 3\nout: o\n"
-                                   "set: {dsm: {k: 3}}\nconstraints: ['params<=1M']\n")
+                                   "set: {dsm: {n_subspaces: 3}}\nconstraints: ['params<=1M']\n")
     cfg = resolved(capsys, "sweep", "--config", f)
     assert cfg["methods"] == ["random", "dsm"] and cfg["datasets"] == ["cifar10"] and cfg["seeds"] == "3"
-    assert cfg["set"] == {"dsm": {"k": 3}} and cfg["constraint"] == ["params<=1M"]
+    assert cfg["set"] == {"dsm": {"n_subspaces": 3}} and cfg["constraint"] == ["params<=1M"]
 
 
 @pytest.mark.parametrize("command,text,key,value", [
@@ -337,3 +337,20 @@ def test_every_shipped_preset_resolves_on_the_command_line(capsys, name):
     assert rc == 0, err
     cfg = yaml.safe_load(out)
     assert not set(cfg) & (INFO_KEYS - {"name"})
+
+
+def test_epochs_on_the_command_line_overrides_a_presets_and_a_files_set_epochs(capsys, tmp_path):
+    """Found by a new user: ``--preset drnas-nb201 --epochs 2`` was refused ("--epochs and --set
+    epochs=... both given") because the preset's epochs come as a --set option."""
+    cfg = resolved(capsys, "search", "--preset", "drnas-nb201", "--epochs", "2")
+    assert cfg["epochs"] == 2 and "epochs" not in cfg["set"] and cfg["set"]["arch_lr"] == 0.0003
+    f = write(tmp_path / "s.yaml", yaml.safe_dump(cfg))
+    assert resolved(capsys, "search", "--config", f) == cfg  # the printed config runs as --config
+    f2 = write(tmp_path / "t.yaml", "method: darts\nset: {epochs: 7, batch_size: 32}\n")
+    cfg = resolved(capsys, "search", "--config", f2, "--epochs", "3")
+    assert cfg["epochs"] == 3 and cfg["set"] == {"batch_size": 32}
+    assert "epochs" in resolved(capsys, "search", "--config", f2)["set"]  # without --epochs the file's stays
+    # both on the command line stays an error (nothing says which one is meant)
+    rc, _, err = run(capsys, "search", "--method", "darts", "--set", "epochs=3", "--epochs", "2",
+                     "--data", "digits", "--no-progress")
+    assert rc != 0 and "both given" in err

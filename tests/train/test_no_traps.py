@@ -249,12 +249,44 @@ def test_supernet_runs_plot_the_search_score(tmp_path):
 
 
 def test_interrupt_hint_names_resume_only_with_a_checkpoint(tmp_path):
+    from argparse import Namespace
+
     from spacenas.cli.main import interrupt_hint
-    assert "--resume" not in interrupt_hint(None)
+
+    def hint(run_dir, command="search"):
+        return interrupt_hint(Namespace(command=command, run_dir=run_dir))
+
+    assert "--resume" not in hint(None)
     (tmp_path / "config.json").write_text("{}")
-    assert "cannot continue" in interrupt_hint(str(tmp_path)) and "delete" in interrupt_hint(str(tmp_path))
+    assert "cannot continue" in hint(str(tmp_path)) and "delete" in hint(str(tmp_path))
     (tmp_path / "checkpoint.pt").write_bytes(b"")
-    assert interrupt_hint(str(tmp_path)).startswith("continue with --resume")
+    assert hint(str(tmp_path)).startswith("continue with --resume")
+    assert interrupt_hint(Namespace(command="report", dir="x")) is None  # nothing to continue
+    assert "finished runs are kept in sw" in interrupt_hint(Namespace(command="sweep", out="sw"))
+
+
+def test_ctrl_c_on_a_sweep_keeps_the_finished_runs_and_says_so(tmp_path):
+    """Found by a new user: Ctrl-C on a sweep said "nothing was saved: no --run-dir" although the
+    finished runs are kept, and the terminated workers left "leaked semaphore" warnings."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "sw"
+    p = subprocess.Popen([sys.executable, "-m", "spacenas", "sweep", "--space", "nb201", "--methods", "random,dsm",
+                          "--datasets", "cifar10,cifar100,imagenet16-120", "--seeds", "100", "--budget", "100",
+                          "--workers", "2", "--out", str(out), "--no-progress"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not list(out.glob("**/result.json")) and time.time() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert f"finished runs are kept in {out}" in err and "leaked" not in err and "Traceback" not in err, err
+    assert list(out.glob("**/result.json"))
 
 
 # ----- part 7: optional TensorBoard scalars ----------------------------------------------------------
