@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**result.to_dict(), "history": result.history[-1:], "exports": [str(f) for f in files]}))
     else:
         print(f"space {result.space}  data {result.dataset}  epochs {result.epochs}")
-        print(f"test accuracy {result.test_acc:.2f}%  (loss {result.test_loss:.4f})")
+        print(f"test accuracy {result.test_acc:.2f}%  (loss {result.test_loss:.4f}); "
+              f"train accuracy {result.train_acc:.2f}% (last epoch)")
         print(f"params {result.params / 1e6:.3f}M  MAdds {result.madds / 1e6:.1f}M  train time {result.seconds:.0f}s")
         for f in files:
             log.info(f"wrote {f}")

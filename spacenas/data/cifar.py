@@ -15,6 +15,9 @@ from spacenas.data.safe_pickle import read_batch_pickle
 from spacenas.data.splits import ImageData, ImageTensorDataset, channel_stats
 from spacenas.errors import SpacenasError
 
+#: fixed class names in label order (CIFAR-10's batches.meta); CIFAR-100's come from its ``meta`` file
+CLASS_NAMES = {"cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")}
+
 LAYOUT = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10),
     "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", 100),
@@ -97,4 +100,18 @@ def load_cifar(name: str, data_dir: str | Path | None) -> ImageData:
     xte, yte = _stack([root / f for f in test_files], label_key, 32, n_classes)
     mean, std = channel_stats(xtr, 1.0 / 255)
     return ImageData(name, ImageTensorDataset(xtr, ytr, mean, std), ImageTensorDataset(xte, yte, mean, std),
-                     num_classes=n_classes, in_channels=3, image_size=32)
+                     num_classes=n_classes, in_channels=3, image_size=32, classes=_class_names(name, root, n_classes))
+
+
+def _class_names(name: str, root: Path, n_classes: int) -> tuple[str, ...] | None:
+    """CIFAR-10: the fixed names; CIFAR-100: ``meta``'s ``fine_label_names`` when the file is there
+    and holds ``n_classes`` names (names are metadata: a missing or odd file leaves them out)."""
+    if name in CLASS_NAMES:
+        return CLASS_NAMES[name]
+    try:
+        names = read_pickle(root / "meta").get("fine_label_names")
+    except (OSError, SpacenasError):
+        return None
+    if isinstance(names, (list, tuple)) and len(names) == n_classes:
+        return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+    return None

@@ -25,4 +25,5 @@ def load_digits_data() -> ImageData:
     mean, std = channel_stats(images[:N_TRAIN], scale)
     train = ImageTensorDataset(images[:N_TRAIN], labels[:N_TRAIN], mean, std, scale)
     test = ImageTensorDataset(images[N_TRAIN:], labels[N_TRAIN:], mean, std, scale)
-    return ImageData("digits", train, test, num_classes=10, in_channels=1, image_size=8)
+    return ImageData("digits", train, test, num_classes=10, in_channels=1, image_size=8,
+                     classes=tuple(str(i) for i in range(10)))

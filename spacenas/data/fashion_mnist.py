@@ -20,6 +20,8 @@ from spacenas.data.splits import ImageData, ImageTensorDataset, channel_stats
 from spacenas.errors import SpacenasError
 
 DEFAULT_DIR = "/usr/share/datasets/fashion-mnist"
+#: the class names in label order (Xiao et al. 2017, the data set's README)
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
          "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
 
@@ -88,4 +90,4 @@ def load_fashion_mnist(data_dir: str | Path | None = None) -> ImageData:
     yte = torch.from_numpy(arr["test_labels"].astype(np.int64))
     mean, std = channel_stats(xtr, 1.0 / 255)
     return ImageData("fashion-mnist", ImageTensorDataset(xtr, ytr, mean, std), ImageTensorDataset(xte, yte, mean, std),
-                     num_classes=10, in_channels=1, image_size=xtr.shape[-1])
+                     num_classes=10, in_channels=1, image_size=xtr.shape[-1], classes=CLASSES)

@@ -115,7 +115,7 @@ def load_folder(path: str | Path, *, image_size: int | None = None, name: str | 
     if test is not None and size is None and xtr.shape[-2:] != test[0].shape[-2:]:
         raise SpacenasError(f"{root}: train images are {xtr.shape[-1]}x{xtr.shape[-2]} but test images "
                             f"{test[0].shape[-1]}x{test[0].shape[-2]}; pass --set image_size=N to resize all to NxN")
-    return split_data(name, xtr, ytr, test, len(classes), str(root))
+    return split_data(name, xtr, ytr, test, classes, str(root))
 
 
 def classes(path: str | Path) -> list[str]:

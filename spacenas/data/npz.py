@@ -80,4 +80,4 @@ def load_npz(path: str | Path, *, image_size: int | None = None, name: str | Non
     if size is not None:
         xs = [resize_uint8(x, size) for x in xs]
     ys = [torch.from_numpy(np.searchsorted(classes, y).astype(np.int64)) for y in ys]
-    return split_data(name, xs[0], ys[0], (xs[1], ys[1]) if has_test else None, len(classes), str(p))
+    return split_data(name, xs[0], ys[0], (xs[1], ys[1]) if has_test else None, [str(c) for c in classes], str(p))

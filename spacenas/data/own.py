@@ -77,21 +77,23 @@ def open_source(path, kind: str, name: str | None, image_size: int | None) -> tu
 
 
 def split_data(name: str, x: torch.Tensor, y: torch.Tensor, test: tuple[torch.Tensor, torch.Tensor] | None,
-               num_classes: int, where: str) -> ImageData:
+               classes: Sequence[str], where: str) -> ImageData:
     """The tail both loaders share: the source's own test split ``test = (x_test, y_test)``, or
-    (``None``) a seeded hold-out of ``(x, y)`` (:func:`seeded_split`); then :func:`image_data`."""
+    (``None``) a seeded hold-out of ``(x, y)`` (:func:`seeded_split`); then :func:`image_data`.
+    ``classes``: the class names in label order."""
     if test is not None:
-        return image_data(name, x, y, *test, num_classes)
+        return image_data(name, x, y, *test, classes)
     itr, ite = seeded_split(y.numpy(), where)
-    return image_data(name, x[itr], y[itr], x[ite], y[ite], num_classes)
+    return image_data(name, x[itr], y[itr], x[ite], y[ite], classes)
 
 
 def image_data(name: str, xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, yte: torch.Tensor,
-               num_classes: int) -> ImageData:
+               classes: Sequence[str]) -> ImageData:
     """:class:`ImageData` from uint8 ``[N, C, S, S]`` images and int64 labels (train-set statistics)."""
     if xtr.shape[-1] != xtr.shape[-2]:
         raise SpacenasError(f"{name}: images are {xtr.shape[-1]}x{xtr.shape[-2]}, not square; "
                             "pass --set image_size=N to resize them to NxN")
     mean, std = channel_stats(xtr, 1.0 / 255)
     return ImageData(name, ImageTensorDataset(xtr, ytr, mean, std), ImageTensorDataset(xte, yte, mean, std),
-                     num_classes=num_classes, in_channels=int(xtr.shape[1]), image_size=int(xtr.shape[-1]))
+                     num_classes=len(classes), in_channels=int(xtr.shape[1]), image_size=int(xtr.shape[-1]),
+                     classes=tuple(str(c) for c in classes))

@@ -63,6 +63,8 @@ class ImageData:
     num_classes: int
     in_channels: int
     image_size: int
+    #: class names in label order (label i is ``classes[i]``); None where the source has none
+    classes: tuple[str, ...] | None = None
 
     def search_split(self, generator: torch.Generator, fraction: float = 0.5
                      ) -> tuple[ImageTensorDataset, ImageTensorDataset]:

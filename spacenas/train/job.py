@@ -34,6 +34,21 @@ class TrainJob(StrictModel):
     tensorboard: str | None = None
 
 
+#: a test accuracy below chance + this share of the way to 100 % is reported as near chance
+NEAR_CHANCE = 0.1
+
+
+def chance_warning(test_acc: float, num_classes: int, epochs: int) -> str | None:
+    """One line when ``test_acc`` (percent) is near chance level (``100 / num_classes``), else None:
+    a short or broken training run that would otherwise pass silently."""
+    chance = 100.0 / num_classes
+    if test_acc >= chance + NEAR_CHANCE * (100.0 - chance):
+        return None
+    return (f"warning: test accuracy {test_acc:.2f}% is near chance ({chance:.1f}% for {num_classes} classes) "
+            f"after {epochs} epoch{'s' * (epochs != 1)}: train longer (--epochs) or check the data and the recipe "
+            "(--set lr=..., augmentation)")
+
+
 def train_and_export(job: TrainJob):
     """Train ``job.arch`` from scratch and export it; returns ``(TrainResult, [exported paths])``."""
     import torch
@@ -87,6 +102,9 @@ def train_and_export(job: TrainJob):
                        callback=None if tb is None else (lambda rec: tb.log(rec, rec["epoch"])))
         if tb is not None:
             tb.log({"test_loss": result.test_loss, "test_acc": result.test_acc}, result.epochs)
+        warning = chance_warning(result.test_acc, data.num_classes, result.epochs)
+        if warning:
+            logging.getLogger(__name__).warning(warning)
     finally:
         if tb is not None:
             tb.close()
@@ -94,6 +112,7 @@ def train_and_export(job: TrainJob):
     if job.export:
         example = torch.zeros(1, data.in_channels, data.image_size, data.image_size)
         norm = {"mean": data.train.mean.flatten().tolist(), "std": data.train.std.flatten().tolist(),
-                "pixel_scale": data.train.scale, "arch": result.arch, "space": result.space}
+                "pixel_scale": data.train.scale, "arch": result.arch, "space": result.space,
+                "classes": None if data.classes is None else list(data.classes)}
         files = export(result.model, export_dir, example, job.export, normalization=norm)
     return result, files

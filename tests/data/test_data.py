@@ -81,6 +81,7 @@ def test_cifar10_layout(tmp_path):
         assert (len(d.train), len(d.test), d.num_classes, d.image_size) == (10, 3, 10, 32)
         assert d.train.labels.tolist() == [1, 0, 2, 0, 3, 0, 4, 0, 5, 0]
         assert d.train.images[4, 2, 31, 31].item() == 3
+        assert d.classes[:3] == ("airplane", "automobile", "bird") and len(d.classes) == 10
 
 
 def test_cifar100_layout(tmp_path):
@@ -91,6 +92,9 @@ def test_cifar100_layout(tmp_path):
     _pickle(root / "test", {"data": np.zeros((2, 3072), np.uint8), "fine_labels": [1, 2]})
     d = load_dataset("cifar100", tmp_path)
     assert d.num_classes == 100 and d.train.labels.tolist() == [0, 99, 5, 7]
+    assert d.classes is None  # no meta file: no names
+    _pickle(root / "meta", {b"fine_label_names": [b"c%d" % i for i in range(100)], b"coarse_label_names": [b"x"]})
+    assert load_dataset("cifar100", tmp_path).classes[98:] == ("c98", "c99")
 
 
 def test_imagenet16_120_layout_keeps_first_120_classes(tmp_path):

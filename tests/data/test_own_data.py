@@ -115,6 +115,7 @@ def test_npz_shapes_labels_and_split(tmp_path):
     np.savez(tmp_path / "b.npz", x=xt.repeat(3, 0), y=np.arange(12) % 2, x_test=xt, y_test=np.array([0, 1, 1, 0]))
     b = load_dataset(f"npz:{tmp_path / 'b.npz'}", image_size=5)
     assert (len(b.train), len(b.test), b.in_channels, b.image_size) == (12, 4, 1, 5)
+    assert d.classes == ("cat", "dog", "eel") and b.classes == ("0", "1")  # label i is classes[i]
 
 
 @pytest.mark.parametrize("layout", ["pool", "train/test"])
@@ -140,6 +141,7 @@ def test_folder_and_npz_of_the_same_images_give_the_same_data(tmp_path, layout):
                                                                                       b.labels[b.indices])
         assert torch.equal(a.mean, b.mean) and torch.equal(a.std, b.std)
     assert (f.num_classes, f.in_channels, f.image_size) == (n.num_classes, n.in_channels, n.image_size) == (3, 1, 8)
+    assert f.classes == ("a", "b", "c") and n.classes == ("0", "1", "2")
 
 
 @pytest.mark.parametrize("arrays, message", [
@@ -184,10 +186,13 @@ def test_cli_search_and_train_on_a_folder(tmp_path):
     out = json.loads(p.stdout)
     assert out["data"] == f"folder:{root}" and out["arch"].startswith("|")
     p = _cli("train", "--space", "nb201", "--arch", out["arch"], "--data", f"folder:{root}", "--epochs", "1",
-             "--set", "C=4", "--set", "N=1", "--set", "image_size=6", "--no-progress", "--json")
+             "--set", "C=4", "--set", "N=1", "--set", "image_size=6", "--no-progress", "--json",
+             "--run-dir", str(tmp_path / "t"), "--export", "torchscript")
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     assert res["dataset"] == f"folder:{root}" and 0 <= res["test_acc"] <= 100
+    # the export names the classes in label order (found by a new user: model.json had none)
+    assert json.loads((tmp_path / "t" / "model.json").read_text())["classes"] == ["a", "b", "c"]
 
 
 def test_cli_bad_folder_is_one_line(tmp_path):

@@ -334,3 +334,27 @@ def test_tensorboard_gets_per_epoch_scalars(tmp_path, monkeypatch, capsys):
     tags = {(t, s) for t, _, s in logged}
     assert {("train_loss", 1), ("train_loss", 2), ("train_acc", 2), ("test_acc", 2)} <= tags
     capsys.readouterr()
+
+
+def test_chance_warning_hand_worked():
+    """Near chance: below chance + 10 % of the way to 100 % (10 classes: 10 + 9 = 19 %; 2 classes: 55 %)."""
+    from spacenas.train.job import chance_warning
+
+    assert "near chance (10.0% for 10 classes) after 1 epoch:" in chance_warning(11.11, 10, 1)
+    assert chance_warning(18.99, 10, 3) is not None and chance_warning(19.0, 10, 3) is None
+    assert chance_warning(54.9, 2, 5) is not None and chance_warning(55.0, 2, 5) is None
+    assert "after 2 epochs" in chance_warning(50.0, 2, 2)
+
+
+def test_a_short_retraining_near_chance_says_so(capsys, tmp_path, monkeypatch):
+    """Found by a new user: a 1-epoch retraining ended at chance accuracy without a word."""
+    from spacenas.cli.main import main
+
+    monkeypatch.chdir(tmp_path)  # the fresh run dir goes here
+
+    rc = main(["train", "--arch", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+               "nor_conv_3x3~2|", "--space", "nb201", "--data", "digits", "--epochs", "1", "--set", "C=4", "--set", "N=1",
+               "--set", "lr=0.0001", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "is near chance (10.0% for 10 classes)" in err
+    assert "train accuracy" in out
