@@ -518,6 +518,35 @@ def arch_source_space(source: str) -> str | None:
     return space if isinstance(space, str) else None
 
 
+def space_of_arch(source: str) -> str:
+    """The space of an architecture given without one: the space a run dir searched, else the one
+    registered space whose parser accepts the text (a file's text included); several or none is a
+    one-line error asking for the space."""
+    from spacenas import registry
+    from spacenas.train.config import read_arch_text
+
+    recorded = arch_source_space(source)
+    if recorded is not None:
+        return recorded
+    if _is_dir(source):
+        raise SpacenasError(f"run dir {source} does not record its space; pass --space")
+    text = read_arch_text(source)
+    fits = []
+    for name in registry.SPACES:
+        try:
+            registry.space(name).parse(text)
+        except (SpacenasError, ValueError, TypeError, KeyError, IndexError):
+            continue
+        fits.append(name)
+    if len(fits) == 1:
+        return fits[0]
+    short = text if len(text) <= 60 else text[:57] + "..."
+    if not fits:
+        raise SpacenasError(f"{short!r} is an architecture of no known space (spaces: {', '.join(registry.SPACES)}); "
+                            "pass --space to see what is wrong with it")
+    raise SpacenasError(f"{short!r} fits several spaces ({', '.join(fits)}); pass --space")
+
+
 def resolve_arch(source: Any, space):
     """An :class:`~spacenas.spaces.base.Arch` from an Arch, its text, a file holding the text, or a
     finished run dir (its ``arch.txt``); checked against ``space``."""

@@ -188,9 +188,9 @@ def save_figure(fig: Figure, out: str | Path) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     FigureCanvasAgg(fig)
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        for p in paths:
-            fig.savefig(p, bbox_inches="tight")
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "spacenas"}):
+        for p in paths:  # no date in the file, fixed SVG ids: the same arch gives the same bytes
+            fig.savefig(p, bbox_inches="tight", metadata={"Date": None} if p.suffix.lower() == ".svg" else None)
     return paths
 
 

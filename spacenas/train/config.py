@@ -194,8 +194,8 @@ def looks_like_path(value: str) -> bool:
 def check_arch_path(value: str) -> None:
     """A missing file or dir given as ``--arch`` is named as such (not as a bad architecture text)."""
     if looks_like_path(value) and not Path(value.strip()).expanduser().exists():
-        raise SpacenasError(f"--arch {value.strip()}: no such file or run dir (--arch takes an architecture "
-                            "text, a file holding one, or a finished search run dir)")
+        raise SpacenasError(f"architecture {value.strip()}: no such file or run dir (an architecture is given "
+                            "as its text, a file holding it, or a finished search run dir)")
 
 
 #: an arch file is one line of text; anything bigger is not one

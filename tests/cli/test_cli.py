@@ -185,6 +185,20 @@ def test_show_and_report_html_subcommands(tmp_path, capsys):
     assert "<table" in (tmp_path / "r.html").read_text()
     assert cli_main(["train", "--arch", "|bad|", "--space", "nb201", "--data", "digits"]) == 2
     assert "bad NB201 arch" in capsys.readouterr().err
+    # without --space (found by a new user): the run dir's space, or the one space the text fits
+    assert cli_main(["show", str(run), "--out", str(tmp_path / "r")]) == 0 and (tmp_path / "r.svg").exists()
+    assert cli_main(["show", arch, "--out", str(tmp_path / "c2")]) == 0
+    assert (tmp_path / "c2.svg").read_text() == (tmp_path / "cell.svg").read_text()
+    genotype = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('sep_conv_3x3', 1), "
+                "('skip_connect', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('skip_connect', 2)], "
+                "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+                "('max_pool_3x3', 0), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
+                "('avg_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])")
+    assert cli_main(["show", genotype, "--out", str(tmp_path / "g")]) == 0
+    assert "sep_conv_3x3" in (tmp_path / "g.svg").read_text()
+    capsys.readouterr()
+    assert cli_main(["show", "|foo~0|", "--out", str(tmp_path / "x")]) == 2
+    assert "no known space" in capsys.readouterr().err
 
 
 def test_version(capsys):
