@@ -96,6 +96,8 @@ def build_config(model: type[M], values: dict[str, Any] | None = None, *, where:
             raise SpacenasError(f"{prefix}unknown option {field!r} (allowed: {allowed})") from None
         if not field:  # a check across fields (model validator): the message names them
             raise SpacenasError(f"{prefix}{msg.removeprefix('Value error, ')}") from None
+        if err["type"] == "list_type" and isinstance(err.get("input"), str):  # --set KEY=text
+            msg += f""" (on the command line a list is JSON: --set '{field}=["...", "..."]')"""
         raise SpacenasError(f"{prefix}bad value {_short(err.get('input'))} for {field!r}: {msg}") from None
     except RecursionError:
         raise SpacenasError(f"{prefix}options nested too deeply") from None

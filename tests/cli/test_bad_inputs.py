@@ -112,6 +112,8 @@ def test_an_arch_text_without_space_still_asks_for_the_space(capsys, tmp_path, m
                  "'n_subspaces': Input should be less than or equal to 256", id="s_dsm_huge_k"),
     pytest.param(["search", "--no-progress", "--method", "dsm", "--set", f"init_archs={DEEP}"],
                  "nested deeper than 32", id="s_set_deepjson"),
+    pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "5", "--set", f"init_archs={NB201_ARCH}"],
+                 """a list is JSON: --set 'init_archs=["...", "..."]'""", id="s_set_list_as_text"),
     pytest.param(["sweep", "--no-progress", "--methods", "dsm", "--datasets", "cifar10", "--seeds", "1", "--budget",
                   "3", "--out", "o", "--set", f"dsm.init_archs={DEEP}"], "nested deeper than 32",
                  id="x_sweep_set_deepjson"),
