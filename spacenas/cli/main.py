@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         # one line, also when the message quotes a name holding a line break (a dir named $'rd\nX')
         print("spacenas: error: " + str(e).replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `spacenas report DIR | head`: the reader left; no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit flush must not fail again
+        return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
     except KeyboardInterrupt:
         hint = interrupt_hint(args)
         print("spacenas: interrupted" + (f" ({hint})" if hint else ""), file=sys.stderr)

@@ -146,7 +146,7 @@ def print_query_result(res) -> None:
     else:
         print(f"optimum  {res.optimum_test_arch}")
         print(f"         test {fmt(res.optimum_test, n)} (best valid in the table: {fmt(res.optimum_valid, n)})")
-        print(f"gap      {fmt(res.gap, n)} (optimum test - found test)")
+        print(f"gap      {fmt(res.gap, n)} (optimum test - found test, before rounding)")
     if res.objectives:
         print_front(res)
 

@@ -273,3 +273,17 @@ def test_registry_says_which_spaces_have_a_table():
     with pytest.raises(SpacenasError, match="through a trained supernet"):
         registry.table_evaluator("mobilenet", "digits")
     assert registry.table_evaluator("nb201", "cifar10").__class__.__name__ == "TabularEvaluator"
+
+
+def test_a_closed_pipe_is_no_traceback(tmp_path):
+    """Found by a new user: ``spacenas report DIR | head`` ended in a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from spacenas.cli.main import main\n"
+              "sys.exit(main(['list', 'methods']))\n")
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=tmp_path)
+    p.stdout.close()  # the reader is gone before the first line
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and "Traceback" not in err, err
