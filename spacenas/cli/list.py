@@ -14,9 +14,9 @@ def spaces() -> list[tuple[str, str]]:
 def methods() -> list[tuple[str, str]]:
     search = [*registry.QUERY_STRATEGIES, *registry.ONESHOT_STRATEGIES]
     # the AutoSpace search methods run under ``spacenas autospace-search --method``: a name may be
-    # both (``random``), so those rows say where they belong
+    # both (``random``), so those rows start by saying where they belong
     return [(n, registry.METHOD_DESCRIPTIONS.get(n, "")) for n in search] + \
-        [(f"{n} (autospace-search --method)", registry.AUTOSPACE_METHOD_DESCRIPTIONS.get(n, ""))
+        [(n, f"[spacenas autospace-search --method {n}] {registry.AUTOSPACE_METHOD_DESCRIPTIONS.get(n, '')}")
          for n in registry.AUTOSPACE_METHODS]
 
 
