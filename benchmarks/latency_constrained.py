@@ -1,8 +1,8 @@
 """Latency-constrained search on CIFAR-10: best test accuracy found under a hard latency limit,
 against the true constrained optimum of the table (the gap).
 
-Two devices x three limits (default: pixel3 <= 5 / 10 / 15 ms, fpga <= 2.5 / 3.5 / 4.5 ms, roughly
-the 20th / 45th / 70th latency percentiles of the table), methods random, evolution, dsm, N seeds, the
+Two devices x three limits (default: pixel3 <= 5 / 10 / 15 ms, fpga <= 2.5 / 3.5 / 4.5 ms; the printed
+`feasible archs` column says how many of the 15,625 archs each admits), methods random, evolution, dsm, N seeds, the
 same budget for all (default 100 unique queries, docs/protocol.md). Every run is a constrained
 sweep run (``--constraint``; infeasible archs score below every feasible one, and the answer is the
 best feasible arch evaluated).

@@ -92,6 +92,8 @@ def hw360_columns(raw: Path, index: np.ndarray, c100_test: np.ndarray):
           f"max {d.max():.2f}")
     if corr < 0.99 or np.median(d) > 0.01:
         raise SystemExit("HW-NAS-Bench-360 rows are not aligned with the NB201 table")
+    print(f"HW-NAS-Bench-360 timed {len(np.unique(c['rep_arch_idx']))} representatives (rep_arch_idx: "
+          "one per isomorphism class)")
     lat = {(dev, task): column(dev, task, "lat_ms_median") for dev in HW360_DEVICES for task in HW360_TASKS}
     energy = {(dev, task): column(dev, task, "energy_mj")
               for dev in HW360_DEVICES if dev.startswith("pi5") for task in HW360_TASKS}
@@ -134,7 +136,8 @@ def evidence(reps: int = 2000) -> None:
     hw = load_hw_benchmark()
     nin, dar = 100 - hw.column_values("ninapro"), hw.column_values("darcy")
     print(f"darcy raw: min {dar.min():.4f} median {np.median(dar):.4f} max {dar.max():.4f}; "
-          f"best 1-score {1 - dar.max():.4f}")
+          f"best 1-score {1 - dar.max():.4f}; 1st percentile {np.percentile(dar, 1):.4f}, "
+          f"{(dar < 0).sum()} below 0, {(dar < 0.5).sum()} below 0.5")
     rng = np.random.default_rng(0)
     for n in (5, 10, 15, 20, 50, 100):
         bn, bd, braw = [], [], []
