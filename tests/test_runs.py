@@ -133,9 +133,13 @@ def test_kill_resume_payload_per_kind(tmp_path, kind, capsys):
     (tmp_path / "old" / "checkpoint.pkl").write_bytes(pickle.dumps(Payload(str(marker))))
     p = _in_process(capsys, [*argv, "--run-dir", str(tmp_path / "old"), "--resume", *extra("old")])
     _one_line_refusal(p, marker, "older spacenas")
+    shutil.copytree(cut, tmp_path / "bare")
     # resume: the same files as the uninterrupted run
     _run([*argv, "--run-dir", str(cut), "--resume", *extra("cut")])
     assert _result(cut, timings) == _result(ref, timings)
+    # what the Ctrl-C hint says, and nothing more: the run dir's config.json gives the options
+    _run([argv[0], "--resume", "--run-dir", str(tmp_path / "bare"), *extra("bare")])
+    assert _result(tmp_path / "bare", timings) == _result(ref, timings)
     assert _result(cut)["kind"] == kind
     if timings:
         assert _log(cut, timings) == _log(ref, timings)

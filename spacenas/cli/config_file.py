@@ -50,7 +50,8 @@ KIND_COMMANDS = {"query": "search", "supernet": "search", "oneshot": "search", "
 #: run-dir config.json keys that are derived from the options (recomputed by the run), per kind:
 #: accepted and ignored by name
 DERIVED = {"oneshot": frozenset({"arch_shapes", "loop", "method_config"}),
-           "autospace-search": frozenset({"space", "cells"})}
+           "autospace-search": frozenset({"space", "cells"}),
+           "supernet": frozenset({"madds_limit"})}  # the resolved limit; the option is supernet.madds_limit
 
 #: AutoSpace network-plan keys an option may set (``spacenas.strategies.autospace.build.PLAN_KEYS``;
 #: spelled out so that parsing flags imports no torch) and the plan fields that come from the data
@@ -158,17 +159,43 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         layers.append((f"preset {given['preset']!r}", read_preset(given["preset"])))
     if given.get("config") is not None:
         layers.append((f"config file {given['config']}", read_file(given["config"])))
+    elif given.get("resume") and given.get("run_dir"):  # --resume --run-dir DIR: the run's own options
+        run_config = Path(given["run_dir"]) / "config.json"
+        if run_config.is_file():
+            layers.append((f"run dir config {run_config}", read_file(str(run_config))))
     values = dict(cmd.defaults)
     for where, raw in layers:
         merge(cmd, values, drop_superseded(cmd, drop_excluded(cmd, convert(cmd, raw, where), given), given))
     merge(cmd, values, given)
     check_groups(cmd, values, given)
+    if given.get("preset") is not None and not given.get("print_config"):  # --print-config: a template
+        check_required(cmd, values, given["preset"])
     missing = [cmd.actions[d] for d in cmd.required if values.get(d) is None]
     if missing:
         names = ", ".join(flag_of(a) for a in missing)
         raise SpacenasError(f"the following arguments are required: {names} (or in --config) "
                             f"(see '{cmd.parser.prog} --help')")
     return argparse.Namespace(**top, **values)
+
+
+def check_required(cmd: Command, values: dict[str, Any], preset: str) -> None:
+    """The options a preset cannot hold (Config-A's ``frozen_beta``, a retrain's ``arch``) must come
+    from a flag, ``--set`` or ``--config``; else one line naming them."""
+    from spacenas import presets
+
+    given_keys: dict[str, bool] = {}  # --set key (top part) -> set to something other than null
+    for dest, action in cmd.actions.items():
+        if is_key_value(action) and values.get(dest):
+            for pair in values[dest]:
+                key, _, raw = pair.partition("=")
+                given_keys[key.strip().split(".")[0]] = raw.strip() not in ("null", "None", "")
+    for key in presets.load_preset(preset).get("required") or []:
+        dest = cmd.keys.get(key)
+        if (dest is not None and values.get(dest) is not None) or given_keys.get(key):
+            continue
+        how = f"--{key.replace('_', '-')}" if dest is not None and not is_key_value(cmd.actions[dest]) \
+            else f"--set {key}=... (or '{key}' under 'set' in a --config file)"
+        raise SpacenasError(f"preset {preset!r} needs {key!r}: give {how}; see its notes in docs/presets.md")
 
 
 def merge(cmd: Command, values: dict[str, Any], later: dict[str, Any]) -> None:
@@ -237,8 +264,10 @@ UNPACK = {"autospace": unpack_autospace, "autospace-search": unpack_autospace_se
 #: the file it replaces: ``--set`` keys, or flags (names of the subcommand's options); ``None``:
 #: every ``--set`` key but the network plan's
 SUPERSEDES: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "search": {"epochs": ("epochs",)},  # --epochs over a preset's / file's ``set: {epochs: ...}``
-    "autospace": {"layers": ("channels", "strides")},
+    "search": {"epochs": ("epochs",),  # --epochs over a preset's / file's ``set: {epochs: ...}``
+               "data": ("dataset",), "dataset": ("data",)},  # either one alone names both (cli.md)
+    "autospace": {"layers": ("channels", "strides"), "rounds": ("rounds",), "population": ("population",),
+                  "k": ("k",)},
     "autospace-search": {"layers": ("channels", "strides"), "space_file": NET_KEYS + ("layers",), "method": None},
 }
 

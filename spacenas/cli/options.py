@@ -89,7 +89,9 @@ def put_nested(out: dict[str, Any], key: str, value: Any, pair: str, flag: str) 
     for i, part in enumerate(parents):
         if not part:
             raise SpacenasError(f"bad {flag} {pair!r}: empty key part in {key!r}")
-        child = node.setdefault(part, {})
+        child = node.get(part)
+        if child is None:  # unset or null (the default): a nested value fills it in
+            child = node[part] = {}
         if not isinstance(child, dict):
             raise SpacenasError(f"bad {flag} {pair!r}: {'.'.join(parents[:i + 1])!r} is already set to {child!r}")
         node = child

@@ -22,8 +22,18 @@ _PRESETS_HEAD = """# Presets: the papers' recipes
 A preset is a named, validated config holding one paper's recipe (`spacenas/presets/<name>.yaml`).
 On the command line: `spacenas list presets` names them with the subcommand that runs each, and
 `spacenas search --preset NAME` (or `train` / `autospace`) runs one; flags given with it override
-its values (`--data digits --epochs 1 --set C=4` shrinks a recipe to a CPU try; `--print-config`
-shows the result without running; [cli.md](cli.md#config-files-presets-plugins)). In Python: `spacenas.presets.apply_preset(name, overrides)` returns the run config (options
+its values, and `--print-config` shows the result without running
+([cli.md](cli.md#config-files-presets-plugins)). A recipe shrinks to a CPU try on the embedded
+digits with `--data digits --epochs 2 --set max_steps=2 --set batch_size=16` plus a small network:
+`--set C=4 --set N=1` on NAS-Bench-201, `--set C=4 --set layers=3` on the DARTS space; the
+progressive DrNAS presets also need stage lengths that fit the epochs and no per-stage warm-up
+(`--set 'progressive.stage_epochs=[1,1]' --set progressive.stage_warmup_epochs=0`) and, on the
+DARTS space, channels that the partial-channel k of every stage divides (`--set C=12`);
+a retraining preset takes `--arch ... --epochs 1` and the same small network, and `darts-retrain`
+on 8x8 digits `--set cutout=0` (tests/presets/test_cpu_try.py runs every one-shot and retraining
+preset this way).
+A preset's `required` option (Config-A's `frozen_beta`, a retrain's `arch`) must be given, or the
+command stops with a one-line error. In Python: `spacenas.presets.apply_preset(name, overrides)` returns the run config (options
 with your overrides merged, checked against the real typed configs: an unknown key or a bad
 value is a one-line error); `list_presets()` names them. Each table below gives every value and
 where it comes from: **paper**, **authors' code**, **paper + code** (they agree) or **spacenas**

@@ -30,6 +30,8 @@ Stage lengths default to an equal split of the epochs (first stages get the rema
 """
 from __future__ import annotations
 
+import json
+
 import copy
 from typing import Any, Literal
 
@@ -92,7 +94,11 @@ def stage_starts(epochs: int, n_stages: int, stage_epochs: list[int] | None = No
     else:
         lengths = list(stage_epochs)
         if sum(lengths) != epochs:
-            raise SpacenasError(f"progressive stage_epochs {lengths} sum to {sum(lengths)}, the search has {epochs} epochs")
+            even = [epochs // len(lengths)] * len(lengths)
+            even[-1] += epochs - sum(even)
+            raise SpacenasError(f"progressive stage_epochs {lengths} sum to {sum(lengths)}, the search has {epochs} "
+                                f"epochs; give stage lengths that sum to it, e.g. --set 'progressive.stage_epochs="
+                                f"{json.dumps(even)}' (or more --epochs)")
     starts, t = [], 0
     for n in lengths:
         starts.append(t)
@@ -138,7 +144,8 @@ class Progressive:
         if w and any(e - s <= w for s, e in zip(self.starts, ends)):
             raise SpacenasError(f"progressive stage_warmup_epochs={w} leaves a stage of "
                                 f"{min(e - s for s, e in zip(self.starts, ends))} epochs without architecture "
-                                "steps; use longer stages (more epochs) or a shorter warm-up")
+                                "steps; use longer stages (more epochs) or a shorter warm-up "
+                                "(--set progressive.stage_warmup_epochs=0)")
         if self.stage < 0:  # fresh search: enter stage 0 (no widening)
             try:
                 supernet.set_partial_channels(self.config.partial_k[0], strategy.generator)
