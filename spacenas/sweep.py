@@ -164,6 +164,7 @@ MAX_SWEEP_SEEDS = 100_000
 
 def parse_seeds(seeds: int | str | list[int]) -> list[int]:
     """``100`` -> seeds 0..99; ``"5:10"`` -> 5..9; ``"1,4,9"`` -> those; a list is kept."""
+    allowed = "allowed: a count N >= 1 for 0..N-1, 'A:B' for A..B-1, or a comma list"
     if isinstance(seeds, list):
         out = seeds
     else:
@@ -177,13 +178,19 @@ def parse_seeds(seeds: int | str | list[int]) -> list[int]:
             else:
                 out = range(int(s))
         except ValueError:
-            raise SpacenasError(f"bad seeds {seeds!r} (allowed: a count N for 0..N-1, 'A:B' for A..B-1, "
-                                "or a comma list)") from None
+            raise SpacenasError(f"bad seeds {seeds!r} ({allowed})") from None
+        if isinstance(out, range) and not out:
+            raise SpacenasError(f"bad seeds {seeds!r}: " + (
+                f"'A:B' means seeds A..B-1, so B must be greater than A ({allowed})" if ":" in s
+                else f"a count N must be >= 1 ({allowed})"))
     n = max(0, out.stop - out.start) if isinstance(out, range) else len(out)
     if n > MAX_SWEEP_SEEDS:
         raise SpacenasError(f"bad seeds {seeds!r}: {n} seeds; at most {MAX_SWEEP_SEEDS} per sweep")
-    if not n or any(int(x) < 0 or int(x) > MAX_SEED for x in out):
-        raise SpacenasError(f"bad seeds {seeds!r}: need at least one seed, all in 0..{MAX_SEED}")
+    if not n:
+        raise SpacenasError(f"bad seeds {seeds!r}: need at least one seed ({allowed})")
+    bad = next((x for x in out if int(x) < 0 or int(x) > MAX_SEED), None)
+    if bad is not None:
+        raise SpacenasError(f"bad seeds {seeds!r}: seed {bad} is not in 0..{MAX_SEED}")
     return [int(x) for x in out]
 
 

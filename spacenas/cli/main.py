@@ -31,7 +31,7 @@ COMMANDS = {
                   autospace.add_autospace_arguments, autospace.run_autospace),
     "autospace-search": ("search a learned (or the manual IRB) layer-wise space; train and report the network found",
                          autospace.add_search_arguments, autospace.run_search),
-    "list": ("list the spaces, methods, data sets or devices, one line each", list_cmd.add_arguments, list_cmd.run),
+    "list": ("list the spaces, methods, data sets, devices or presets, one line each", list_cmd.add_arguments, list_cmd.run),
 }
 
 

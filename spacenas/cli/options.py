@@ -9,16 +9,68 @@ Values of ``KEY=VALUE`` are read as JSON when they parse (``3``, ``0.5``, ``true
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from spacenas.errors import SpacenasError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but an error is one line (no usage block) raised as SpacenasError."""
+    """argparse, but an error is one line (no usage block) raised as SpacenasError.
+
+    Unrecognized arguments after a subcommand point to that subcommand's ``--help``; a top-level
+    flag (``-q``, ``-v``) given after the subcommand says it goes before it; a flag given a hint
+    with :func:`flag_hint` says that hint."""
 
     def error(self, message: str):  # type: ignore[override]
         raise SpacenasError(f"{message} (see '{self.prog} --help')")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        ns, extras = self.parse_known_args(argv, namespace)
+        if extras:
+            self.unrecognized(ns, extras, argv)
+        return ns
+
+    def unrecognized(self, ns: argparse.Namespace, extras: list[str], argv: list[str]) -> None:
+        """Raise the one-line error for ``extras``, the arguments nothing took."""
+        sub = self.subcommand(ns)
+        if sub is not self and extras[0] in argv and sub.prog.split()[-1] in argv \
+                and argv.index(extras[0]) < argv.index(sub.prog.split()[-1]):
+            sub = self  # given before the subcommand: the top level's
+        message = f"unrecognized arguments: {' '.join(extras)}"
+        flags = [e.split("=", 1)[0] for e in extras if e.startswith("-")]
+        hints: dict[str, str] = getattr(sub, "flag_hints", {})
+        for flag in flags:
+            if flag in hints:
+                raise SpacenasError(f"{message}: {hints[flag]}")
+        if sub is not self:
+            top = [f for f in flags if f in self._option_string_actions and f not in ("-h", "--help")]
+            if top:
+                flag = top[0]
+                action = self._option_string_actions[flag]
+                example = f"{self.prog} {flag}" + ("" if isinstance(action, argparse._VersionAction)
+                                                   else f" {sub.prog.split()[-1]} ...")
+                raise SpacenasError(f"{message}: {flag} goes before the subcommand ('{example}')")
+        sub.error(message)
+
+    def subcommand(self, ns: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the subcommand named in ``ns`` (this parser when there is none)."""
+        for a in self._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                chosen = a.choices.get(getattr(ns, a.dest, None) or "")
+                if chosen is not None:
+                    return chosen
+        return self
+
+
+def flag_hint(parser: argparse.ArgumentParser, flag: str, hint: str) -> None:
+    """Make ``flag``, which ``parser`` does not take, fail with ``hint`` (what to do instead)."""
+    hints = getattr(parser, "flag_hints", None)
+    if hints is None:
+        hints = {}
+        setattr(parser, "flag_hints", hints)
+    hints[flag] = hint
 
 
 def positive_int(text: str) -> int:

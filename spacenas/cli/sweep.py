@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from spacenas.cli.options import csv_list, method_options, nonempty, nonneg_int, positive_int
+from spacenas.cli.options import csv_list, flag_hint, method_options, nonempty, nonneg_int, positive_int
 from spacenas.cli.search import DATASETS_HELP, add_hw_arguments
 from spacenas.cli.search_supernet import add_supernet_arguments, sweep_supernet_kwargs
 
@@ -29,6 +29,10 @@ def add_arguments(w: argparse.ArgumentParser) -> None:
     add_supernet_arguments(w, data_flags=True)
     w.add_argument("--out", required=True, help="sweep directory")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    flag_hint(w, "--resume", "a sweep has no --resume; it continues when you run the same command again "
+                            "(finished runs are skipped, the others continue from their last checkpoints)")
+    flag_hint(w, "--run-dir", "a sweep has no --run-dir; --out names its dir, one run dir per "
+                             "dataset/method/seed under it")
 
 
 def run(args: argparse.Namespace) -> int:

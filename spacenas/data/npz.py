@@ -10,6 +10,7 @@ square unless ``image_size=N`` resizes them (bilinear).
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,17 +41,57 @@ def _images(a: np.ndarray, key: str, where: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(out))
 
 
+#: what an npz: file must be, for the errors
+WANTED = "a NumPy .npz, the zip of .npy arrays that np.savez writes, with arrays x, y, optionally x_test, y_test"
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _read_arrays(p: Path) -> dict[str, np.ndarray]:
+    """The arrays of the .npz file ``p``; anything else (text, a single .npy, a zip of other
+    files, pickled objects) is a one-line error."""
+    def invalid(why: str) -> SpacenasError:
+        return SpacenasError(f"{p} is not a valid .npz of arrays ({why}); expected {WANTED}")
+
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(6)
+    except OSError as e:
+        raise SpacenasError(f"cannot read {p}: {e.strerror or e}") from None
+    if head.startswith(b"\x93NUMPY"):
+        raise invalid("it is a single .npy array")
+    if not head.startswith(b"PK"):
+        raise invalid("it is empty" if not head else "it is not a zip archive")
+    try:
+        f = np.load(p, allow_pickle=False)
+    except _READ_ERRORS as e:
+        raise invalid(" ".join(str(e).split()) or type(e).__name__) from None
+    if not hasattr(f, "files"):  # a zip is always opened as an NpzFile; kept for safety
+        raise invalid("it holds no named arrays")
+    arrays: dict[str, np.ndarray] = {}
+    with f:
+        for k in f.files:
+            try:
+                v = f[k]
+            except ValueError as e:
+                if "allow_pickle" in str(e):
+                    raise SpacenasError(f"{p}: array {k!r} holds Python objects (pickled data, which is not "
+                                        "loaded); save numbers or strings") from None
+                raise invalid(f"member {k!r}: {' '.join(str(e).split())}") from None
+            except _READ_ERRORS as e:
+                raise invalid(f"member {k!r}: {' '.join(str(e).split()) or type(e).__name__}") from None
+            if not isinstance(v, np.ndarray):
+                raise invalid(f"member {k!r} is not a .npy array")
+            arrays[k] = v
+    return arrays
+
+
 def load_npz(path: str | Path, *, image_size: int | None = None, name: str | None = None) -> ImageData:
     """Arrays in ``path`` (see the module docstring) as :class:`ImageData` named ``name``
     (default ``npz:PATH``)."""
     p, name, size = open_source(path, "npz", name, image_size)
     if not p.is_file():
         raise SpacenasError(f"npz file {p} does not exist")
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise SpacenasError(f"cannot read {p} as an .npz file: {e}") from None
+    arrays = _read_arrays(p)
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
         raise SpacenasError(f"{p} lacks array {missing[0]!r} (has: {', '.join(sorted(arrays)) or 'nothing'}; "

@@ -96,7 +96,8 @@ def parse_constraint(text: str) -> Constraint:
         raise SpacenasError(f"constraint must be text like 'latency:pixel3<=10', got {type(text).__name__}")
     m = _CONSTRAINT_RE.match(text)
     if m is None:
-        raise SpacenasError(f"bad constraint {text!r}: expected METRIC<=NUMBER with METRIC one of {_METRIC_HELP}")
+        raise SpacenasError(f"bad constraint {text!r}: expected METRIC<=NUMBER (or {', '.join(o for o in _OPS if o != '<=')}) "
+                            f"with METRIC one of {_METRIC_HELP}")
     name, op, num = m.groups()
     if op not in _OPS:
         raise SpacenasError(f"bad constraint {text!r}: operator {op!r} (allowed: {', '.join(_OPS)})")

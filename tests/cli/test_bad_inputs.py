@@ -215,6 +215,30 @@ def test_cuda_without_cuda(capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "rd").exists()
 
 
+# ----- flags a subcommand does not take --------------------------------------------------------
+@pytest.mark.parametrize("argv, expected", [
+    pytest.param(["sweep", "--methods", "random", "--seeds", "1", "--out", "o", "--resume"],
+                 ["unrecognized arguments: --resume", "continues when you run the same command again"],
+                 id="w_resume"),
+    pytest.param(["sweep", "--methods", "random", "--seeds", "1", "--out", "o", "--run-dir", "r"],
+                 ["unrecognized arguments: --run-dir r", "--out names its dir"], id="w_run_dir"),
+    pytest.param(["search", "-q", "--method", "random"], ["unrecognized arguments: -q",
+                 "-q goes before the subcommand ('spacenas -q search ...')"], id="s_quiet_after"),
+    pytest.param(["report", "o", "--verbose"], ["--verbose goes before the subcommand ('spacenas --verbose report"],
+                 id="r_verbose_after"),
+    pytest.param(["train", "--version"], ["--version goes before the subcommand ('spacenas --version')"],
+                 id="t_version_after"),
+    pytest.param(["search", "--method", "random", "--bogus"],
+                 ["unrecognized arguments: --bogus (see 'spacenas search --help')"], id="s_unknown_flag"),
+    pytest.param(["--bogus", "list", "spaces"], ["unrecognized arguments: --bogus (see 'spacenas --help')"],
+                 id="top_unknown_flag"),
+])
+def test_flags_the_subcommand_does_not_take(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main(argv, capsys), *expected)
+    assert not list(tmp_path.iterdir())
+
+
 # ----- seeds --------------------------------------------------------------------------------
 @pytest.mark.parametrize("argv, expected", [
     pytest.param([*DARTS_TINY, "--seed", "99999999999999999999999"], "seeds are 0..9223372036854775807", id="o_seed_huge"),
@@ -223,8 +247,13 @@ def test_cuda_without_cuda(capsys, tmp_path, monkeypatch):
     pytest.param(["sweep", "--no-progress", "--methods", "random", "--datasets", "cifar10", "--seeds",
                   "99999999999999", "--budget", "3", "--out", "o"], "at most 100000 per sweep", id="w_seeds_huge"),
     pytest.param(["sweep", "--no-progress", "--methods", "random", "--datasets", "cifar10", "--seeds",
-                  "9223372036854775807:9223372036854775809", "--budget", "3", "--out", "o"], "all in 0..",
-                 id="w_seeds_over_max"),
+                  "9223372036854775807:9223372036854775809", "--budget", "3", "--out", "o"],
+                 "seed 9223372036854775808 is not in 0..9223372036854775807", id="w_seeds_over_max"),
+    pytest.param(["sweep", "--no-progress", "--methods", "random", "--datasets", "cifar10", "--seeds", "0",
+                  "--budget", "3", "--out", "o"], "bad seeds '0': a count N must be >= 1 (allowed: ",
+                 id="w_seeds_zero"),
+    pytest.param(["sweep", "--no-progress", "--methods", "random", "--datasets", "cifar10", "--seeds", "5:5",
+                  "--budget", "3", "--out", "o"], "B must be greater than A", id="w_seeds_empty_range"),
     pytest.param([*TRAIN_NB201, "--seed", str(2**63)], "'seed'", id="t_seed_huge"),
     pytest.param([*AUTOSPACE, "--out", "s.json", "--seed", str(2**64)], "--seed", id="u_seed_huge"),
 ])

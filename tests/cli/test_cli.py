@@ -225,6 +225,14 @@ def test_list(capsys, what, names):
         assert [ln for ln in lines if "[spacenas autospace-search --method" in ln] == lines[-len(registry.AUTOSPACE_METHODS):]
 
 
+def test_top_help_names_everything_list_lists():
+    from spacenas.cli.list import LISTS
+    from spacenas.cli.main import COMMANDS
+
+    help_ = COMMANDS["list"][0].replace("data sets", "datasets")
+    assert [w for w in LISTS if w not in help_] == []
+
+
 def test_list_datasets_covers_every_loadable_and_table_data_set():
     from spacenas.benchmarks.hw import ALL_DATASETS
     from spacenas.data import DATASETS

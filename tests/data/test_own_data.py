@@ -167,8 +167,41 @@ def test_unknown_source_and_misplaced_options(tmp_path):
     with pytest.raises(SpacenasError, match="--data-dir does not apply"):
         load_dataset(f"folder:{tmp_path}", data_dir=str(tmp_path))
     (tmp_path / "bad.npz").write_text("garbage")
-    with pytest.raises(SpacenasError, match="cannot read"):
+    with pytest.raises(SpacenasError, match="is not a valid .npz of arrays"):
         load_dataset(f"npz:{tmp_path / 'bad.npz'}")
+
+
+def _zip_of_text(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.txt", "hi")
+
+
+def _truncated_npz(path: Path) -> None:
+    np.savez(path, x=np.zeros((4, 8, 8), np.uint8), y=np.arange(4) % 2)
+    path.write_bytes(path.read_bytes()[:60])
+
+
+@pytest.mark.parametrize("write, message", [
+    pytest.param(lambda p: p.write_text("hello\nworld\n"), "is not a valid .npz of arrays (it is not a zip archive); "
+                 "expected a NumPy .npz, the zip of .npy arrays that np.savez writes, with arrays x, y", id="text"),
+    pytest.param(lambda p: p.write_bytes(b""), "is not a valid .npz of arrays (it is empty)", id="empty"),
+    pytest.param(lambda p: np.save(open(p, "wb"), np.zeros(3)), "is not a valid .npz of arrays (it is a single "
+                 ".npy array)", id="npy"),
+    pytest.param(_zip_of_text, "is not a valid .npz of arrays (member 'x.txt' is not a .npy array)", id="zip"),
+    pytest.param(_truncated_npz, "is not a valid .npz of arrays (", id="truncated"),
+    pytest.param(lambda p: np.savez(p, x=np.array([{"a": 1}], dtype=object), y=np.arange(1)),
+                 "array 'x' holds Python objects (pickled data, which is not loaded)", id="objects"),
+])
+def test_npz_files_that_are_not_npz_of_arrays(tmp_path, write, message):
+    """Found by a new user: a text file named x.npz gave numpy's "contains pickled (object) data"."""
+    f = tmp_path / "x.npz"
+    write(f)
+    with pytest.raises(SpacenasError) as e:
+        load_dataset(f"npz:{f}")
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert "pickled (object) data" not in str(e.value) and "allow_pickle" not in str(e.value)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

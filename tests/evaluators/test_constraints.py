@@ -29,7 +29,7 @@ def test_parse_constraint(text, metric, op, bound):
     ("latency<=10", "metric 'latency' needs a device"),
     ("size<=10", "unknown metric 'size'"),
     ("speed:pixel3<=10", "unknown metric 'speed:pixel3'"),
-    ("params 10", "bad constraint 'params 10': expected METRIC<=NUMBER"),
+    ("params 10", "bad constraint 'params 10': expected METRIC<=NUMBER \\(or <, >=, >\\) with METRIC one of"),
     ("params=10", "operator '='"),
     ("params<=ten", "'ten' is not a number"),
     ("params<=", "'' is not a number"),

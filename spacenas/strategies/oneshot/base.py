@@ -107,7 +107,8 @@ class OneShotStrategy(ABC):
         self.config = config if isinstance(config, StrictModel) else build_config(
             self.Config, config, where=type(self).__name__)
         if not isinstance(self.config, self.Config):
-            raise SpacenasError(f"{type(self).__name__} needs a {self.Config.__name__}, got {type(self.config).__name__}")
+            raise SpacenasError(f"{type(self).__name__} needs a config of type {self.Config.__name__}, "
+                                f"got one of type {type(self.config).__name__}")
         self.device = torch.device(device)
         self.generator = on_device_generator(generator if generator is not None else torch.Generator().manual_seed(0),
                                              self.device)

@@ -188,3 +188,12 @@ def test_joint_update_option_steps_both_from_one_pass():
     ref.act_optimizer.step()
     torch.testing.assert_close(st.params["cell"], ref.params["cell"])
     torch.testing.assert_close(st.beta["cell"], ref.beta["cell"])
+
+
+def test_wrong_config_type_is_named_without_a_wrong_article():
+    from spacenas.strategies.oneshot.adarts import ADARTS
+    from spacenas.strategies.oneshot.gdas import GDASConfig
+
+    with pytest.raises(SpacenasError) as e:
+        ADARTS({"normal": (14, 5)}, GDASConfig())
+    assert str(e.value) == "ADARTS needs a config of type ADARTSConfig, got one of type GDASConfig"
