@@ -542,9 +542,22 @@ def space_of_arch(source: str) -> str:
         return fits[0]
     short = text if len(text) <= 60 else text[:57] + "..."
     if not fits:
-        raise SpacenasError(f"{short!r} is an architecture of no known space (spaces: {', '.join(registry.SPACES)}); "
-                            "pass --space to see what is wrong with it")
+        _no_space_fits(short)
     raise SpacenasError(f"{short!r} fits several spaces ({', '.join(fits)}); pass --space")
+
+
+def _no_space_fits(short: str) -> None:
+    """The error for a text that no registered space parses: a text without any architecture-text
+    mark is most likely a mistyped run dir or file name, and is named as such."""
+    from spacenas import registry
+    from spacenas.train.config import has_arch_text_marks
+
+    if not has_arch_text_marks(short):
+        raise SpacenasError(f"architecture {short!r} is neither a file or run dir nor the text of an architecture "
+                            f"of a known space (spaces: {', '.join(registry.SPACES)}); give a finished search run "
+                            "dir, a file holding the text, or the text (with --space to see what is wrong with it)")
+    raise SpacenasError(f"{short!r} is an architecture of no known space (spaces: {', '.join(registry.SPACES)}); "
+                        "pass --space to see what is wrong with it")
 
 
 def resolve_arch(source: Any, space):

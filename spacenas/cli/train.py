@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="architecture text (NB201 string or DARTS genotype), a file that holds it, or a "
                         "finished search run dir (its arch.txt)")
     p.add_argument("--space", default=None, help="space of the architecture: nb201, darts or mobilenet "
-                   "(default with a run dir as --arch: the run's space)")
+                   "(default: a run dir's space, or the one space whose format the text fits)")
     p.add_argument("--activation", default=None, metavar="NAME",
                    help="retrain with this one activation on every edge that takes one, instead of the "
                         "searched ones (nb201-act/darts-act; with nb201/darts the arch is lifted): relu, "

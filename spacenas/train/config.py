@@ -185,9 +185,14 @@ def read_arch_text(value: str) -> str:
 _ARCH_TEXT_MARKS = ("|", "(", "[", "{", "~")
 
 
+def has_arch_text_marks(value: str) -> bool:
+    """Whether ``value`` holds a character of an architecture text (``|``, ``(``, ``~`` ...)."""
+    return any(m in value for m in _ARCH_TEXT_MARKS)
+
+
 def looks_like_path(value: str) -> bool:
     text = value.strip()
-    return bool(text) and not any(m in text for m in _ARCH_TEXT_MARKS) and (
+    return bool(text) and not has_arch_text_marks(text) and (
         "/" in text or os.sep in text or text.endswith((".txt", ".json")))
 
 

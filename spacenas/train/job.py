@@ -16,7 +16,7 @@ from spacenas.paths import check_output_path
 
 class TrainJob(StrictModel):
     arch: str  # arch text, a file that holds it, or a finished search run dir (its arch.txt)
-    space: str | None = None  # None: the space recorded by the run dir given as arch
+    space: str | None = None  # None: the run dir's space, or the one space whose format the arch text fits
     #: retrain with this one activation on every edge that takes one (A-DARTS)
     activation: str | None = None
     data: str = "cifar10"
@@ -55,20 +55,16 @@ def train_and_export(job: TrainJob):
 
     from spacenas import registry
     from spacenas.data import load_dataset
-    from spacenas.train.config import augmentation_note, check_arch_path, check_space, train_config
+    from spacenas.train.config import augmentation_note, check_space, train_config
     from spacenas.train.export import FORMATS, export
     from spacenas.runs import resolve_arch
     from spacenas.train.loop import fix_activation, train
 
     if job.resume and not job.run_dir:
         raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
-    if job.space is None:  # arch is a run dir: the space it searched (spacenas.runs)
-        from spacenas.runs import arch_source_space
-        job = job.model_copy(update={"space": arch_source_space(job.arch)})
-        if job.space is None:
-            if isinstance(job.arch, str):
-                check_arch_path(job.arch)
-            raise SpacenasError("--space is required unless --arch is a search run dir")
+    if job.space is None:  # the space a run dir searched, or the one space the text fits (as `show`)
+        from spacenas.runs import space_of_arch
+        job = job.model_copy(update={"space": space_of_arch(job.arch)})
     check_space(job.space)
     space = registry.space(job.space)
     arch: Any = job.arch
