@@ -518,12 +518,16 @@ def arch_source_space(source: str) -> str | None:
     return space if isinstance(space, str) else None
 
 
+#: what a space's ``parse`` raises for a text it does not accept (plugin parsers too)
+_PARSE_ERRORS = (SpacenasError, ValueError, TypeError, KeyError, IndexError)
+
+
 def space_of_arch(source: str) -> str:
     """The space of an architecture given without one: the space a run dir searched, else the one
     registered space whose parser accepts the text (a file's text included); several or none is a
     one-line error asking for the space."""
     from spacenas import registry
-    from spacenas.train.config import read_arch_text
+    from spacenas.train.config import check_arch_path, read_arch_text
 
     recorded = arch_source_space(source)
     if recorded is not None:
@@ -535,13 +539,14 @@ def space_of_arch(source: str) -> str:
     for name in registry.SPACES:
         try:
             registry.space(name).parse(text)
-        except (SpacenasError, ValueError, TypeError, KeyError, IndexError):
+        except _PARSE_ERRORS:
             continue
         fits.append(name)
     if len(fits) == 1:
         return fits[0]
     short = text if len(text) <= 60 else text[:57] + "..."
     if not fits:
+        check_arch_path(source)
         _no_space_fits(short)
     raise SpacenasError(f"{short!r} fits several spaces ({', '.join(fits)}); pass --space")
 
@@ -579,6 +584,23 @@ def resolve_arch(source: Any, space):
         if isinstance(recorded, str) and recorded != space.name and not space.name.startswith(recorded):
             raise SpacenasError(f"run dir {source} searched space {recorded!r}, not {space.name!r}")
         return space.parse(info.arch)
-    from spacenas.train.config import read_arch_text
+    return parse_arch_text(source, space)
 
-    return space.parse(read_arch_text(source))
+
+def parse_arch_text(source: str, space):
+    """``space.parse`` of ``source`` (the text, or a file holding it). The text is parsed first, so
+    a space whose texts hold '/' works; only a text the space rejects that looks like a path and
+    does not exist is named as a missing file or run dir. A plugin parser's own exception becomes
+    one line naming the space."""
+    from spacenas.train.config import check_arch_path, read_arch_text
+
+    text = read_arch_text(source)
+    try:
+        return space.parse(text)
+    except _PARSE_ERRORS as e:
+        check_arch_path(source)
+        if isinstance(e, SpacenasError):
+            raise
+        short = text if len(text) <= 60 else text[:57] + "..."
+        raise SpacenasError(f"space {space.name!r} cannot parse architecture {short!r}: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}") from None

@@ -168,7 +168,9 @@ def augmentation_note(config: TrainConfig, image_size: int) -> str:
 
 
 def read_arch_text(value: str) -> str:
-    """``value`` itself, or the stripped contents of the file it names (``--arch`` accepts both)."""
+    """``value`` itself, or the stripped contents of the file it names (``--arch`` accepts both).
+    A missing path is not an error here: a space's text may hold '/' (``2/32/relu``); callers name
+    the missing path (:func:`check_arch_path`) only when no space parses the text."""
     text = value.strip()
     if text and "\n" not in text and len(text) < 1024:
         try:
@@ -176,7 +178,6 @@ def read_arch_text(value: str) -> str:
                 return _read_text_file(Path(text), "architecture file")
         except OSError:  # not a usable path (e.g. a long genotype): it is the text
             pass
-    check_arch_path(text)
     return text
 
 
