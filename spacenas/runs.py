@@ -522,6 +522,23 @@ def arch_source_space(source: str) -> str | None:
 _PARSE_ERRORS = (SpacenasError, ValueError, TypeError, KeyError, IndexError)
 
 
+#: the config key under which a kind of run records the image data it searched (default ``data``)
+_DATA_KEYS: dict[str, str] = {"supernet": "dataset"}
+
+
+def arch_source_data(source: str) -> tuple[str, str | None] | None:
+    """``(data, data_dir)`` a finished run dir given as ``--arch`` searched on (its config's
+    ``data``, and ``data_dir`` if recorded), or ``None`` (not a run dir, or no data recorded)."""
+    if not isinstance(source, str) or not _is_dir(source):
+        return None
+    info = read_run(source)
+    data = info.config.get(_DATA_KEYS.get(info.kind, "data"))
+    data_dir = info.config.get("data_dir")
+    if not isinstance(data, str) or not data:
+        return None
+    return data, data_dir if isinstance(data_dir, str) and data_dir else None
+
+
 def space_of_arch(source: str) -> str:
     """The space of an architecture given without one: the space a run dir searched, else the one
     registered space whose parser accepts the text (a file's text included); several or none is a
