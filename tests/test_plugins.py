@@ -144,6 +144,10 @@ def test_entry_points_register_without_a_flag(capsys, plugin_dir, monkeypatch):
     ("badplug:wrong_name", "TriSpace.name is 'tri'; they must agree"),
     ("badplug:boom", "registration failed: ZeroDivisionError"),
     ("badplug:no_space", "unknown space 'nowhere'"),
+    ("badplug:not_a_strategy", "cannot register method 'zz': class object is not a subclass of "
+                               "spacenas.strategies.base.QueryStrategy"),
+    ("triplug", "importing 'triplug' registered nothing; to call its register(api), give --plugin triplug:register"),
+    ("badplug", "importing 'badplug' registered nothing and it has no register function; give module:attr"),
 ])
 def test_plugin_errors_are_one_line(capsys, plugin_dir, spec, needle):
     (plugin_dir / "badplug.py").write_text(
@@ -152,7 +156,8 @@ def test_plugin_errors_are_one_line(capsys, plugin_dir, spec, needle):
         "def clash_method(api): api.register_method('random', Sweeper)\n"
         "def wrong_name(api): api.register_space('other', TriSpace)\n"
         "def boom(api): 1 / 0\n"
-        "def no_space(api): api.register_evaluator('nowhere', TriEvaluator)\n")
+        "def no_space(api): api.register_evaluator('nowhere', TriEvaluator)\n"
+        "def not_a_strategy(api): api.register_method('zz', object)\n")
     rc, out, err = run(capsys, "list", "spaces", "--plugin", spec)
     assert rc == 2 and needle in err and err.count("\n") == 1, err
 
@@ -260,3 +265,28 @@ def test_a_plugin_parsers_own_exception_is_one_line_naming_the_space():
 
     with pytest.raises(SpacenasError, match="space 'letters' cannot parse architecture 'xyz': ValueError"):
         resolve_arch("xyz", LetterSpace())  # LetterSpace.parse: 'abc'.index('x') raises ValueError
+
+
+def test_a_method_whose_ask_returns_no_arch_is_one_line(capsys, plugin_dir):
+    """Used to end in "AttributeError: 'str' object has no attribute 'space'"."""
+    (plugin_dir / "strplug.py").write_text(
+        "from spacenas.strategies.base import QueryStrategy\n"
+        "class Stringy(QueryStrategy):\n"
+        "    def ask(self):\n"
+        "        return 'a-b-c'\n"
+        "def register(api):\n"
+        "    api.register_method('stringy', Stringy)\n")
+    rc, out, err = run(capsys, "search", "--plugin", "triplug:register", "--plugin", "strplug:register", "--space",
+                       "tri", "--method", "stringy", "--budget", "3", "--no-progress")
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "strategy Stringy: ask() returned a str ('a-b-c'), not an Arch" in err
+
+
+def test_a_space_without_evaluator_says_how_to_make_it_searchable(capsys, plugin_dir):
+    (plugin_dir / "spaceonly.py").write_text("from triplug import TriSpace\n"
+                                             "def register(api):\n    api.register_space('tri', TriSpace)\n")
+    rc, out, err = run(capsys, "search", "--plugin", "spaceonly:register", "--space", "tri", "--method", "random",
+                       "--budget", "3", "--no-progress")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "cannot be searched by query-based methods" in err and "register its evaluator: " \
+        "api.register_evaluator('tri', factory) in a plugin (see docs/extending.md)" in err
