@@ -2,7 +2,8 @@
 
 A plugin is named ``module:attr`` or ``module``. ``attr`` is a function called with the
 registration API (the :mod:`spacenas.registry` module: ``register_space``, ``register_method``,
-``register_evaluator``) or a module whose import registers; a bare ``module`` registers on import.
+``register_evaluator``) or a module whose import registers; a bare ``module`` registers on import
+(one whose first import registers nothing is an error saying what is expected).
 Installed packages declare plugins as entry points in the group ``spacenas.plugins``; the CLI
 also takes ``--plugin module:attr`` (repeatable). A module that is not importable but is a file
 in the current directory is imported from there (as ``python -m`` would). Loading the same
@@ -59,6 +60,21 @@ def _apply(obj: Any, spec: str) -> None:
         raise SpacenasError(f"plugin {spec!r}: registration failed: {type(e).__name__}: {e}") from None
 
 
+def _registered() -> tuple[frozenset[str], ...]:
+    """The names in the tables that plugins register into."""
+    return tuple(frozenset(t) for t in (registry.SPACES, registry.QUERY_STRATEGIES, registry.TABLES))
+
+
+def _registered_nothing(spec: str, module: str, mod: types.ModuleType) -> str:
+    """The error for a bare ``module`` plugin whose import registered nothing."""
+    if callable(getattr(mod, "register", None)):
+        return (f"plugin {spec!r}: importing {module!r} registered nothing; to call its register(api), "
+                f"give --plugin {module}:register (the form is module:attr)")
+    return (f"plugin {spec!r}: importing {module!r} registered nothing and it has no register function; "
+            "give module:attr naming a function that registers (def register(api): api.register_space(...)), "
+            "or a module that registers on import (see docs/extending.md)")
+
+
 def load_plugin(spec: str) -> None:
     """Load one plugin ``module:attr`` (or ``module``)."""
     if not isinstance(spec, str) or not spec.strip() or spec.count(":") > 1:
@@ -66,8 +82,12 @@ def load_plugin(spec: str) -> None:
     module, _, attr = spec.strip().partition(":")
     if not module or (_ and not attr):
         raise SpacenasError(f"bad plugin {spec!r}: expected module:attr or module")
+    fresh = module not in sys.modules  # a module imported before cannot register again (harmless)
+    before = _registered()
     mod = _import(module, spec)
     if not attr:
+        if fresh and _registered() == before:
+            raise SpacenasError(_registered_nothing(spec, module, mod))
         return
     try:
         obj = getattr(mod, attr)

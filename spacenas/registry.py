@@ -184,8 +184,15 @@ def table_evaluator(space: str, dataset: str, search_metric: str = "valid",
                             "use build_runner / run_search with a RunSpec")
     if space not in TABLES:
         raise SpacenasError(f"space {space!r} cannot be searched by query-based methods (allowed: "
-                            f"{', '.join([*TABLES, *SUPERNET_SPACES])})")
+                            f"{', '.join([*TABLES, *SUPERNET_SPACES])}){_searchable_hint(space)}")
     return _load(TABLES[space])(dataset, search_metric, constraints, objectives)
+
+
+def _searchable_hint(space: str) -> str:
+    """How ``space`` (without a query evaluator) can be searched after all."""
+    oneshot = f"; one-shot methods search it ({', '.join(ONESHOT_STRATEGIES)})" if space in SUPERNETS else ""
+    return (f"{oneshot}; to search it with query-based methods, register its evaluator: "
+            f"api.register_evaluator({space!r}, factory) in a plugin (see docs/extending.md)")
 
 
 def default_budget(space: str) -> int:
@@ -206,9 +213,11 @@ def _check_name(name: Any, kind: str) -> None:
         raise SpacenasError(f"bad {kind} name {name!r}: a non-empty name without spaces, ',', '=' or ':'")
 
 
-def _add(table: dict[str, Any], name: str, obj: Any, kind: str, builtin: frozenset[str]) -> None:
+def _add(table: dict[str, Any], name: str, obj: Any, kind: str, builtin: frozenset[str],
+         check: Any = None) -> None:
     """``table[name] = obj``; a built-in name or another object under the same name is an error
-    (registering the same object again is a no-op, so loading a plugin twice is harmless)."""
+    (registering the same object again is a no-op, so loading a plugin twice is harmless);
+    ``check(obj)`` returns what is wrong with ``obj`` (or None) for this table."""
     _check_name(name, kind)
     if name in builtin:
         raise SpacenasError(f"cannot register {kind} {name!r}: that name is built in "
@@ -218,7 +227,21 @@ def _add(table: dict[str, Any], name: str, obj: Any, kind: str, builtin: frozens
                             f"({table[name]!r})")
     if not callable(obj):
         raise SpacenasError(f"cannot register {kind} {name!r}: {obj!r} is not a class or factory")
+    wrong = check(obj) if check is not None else None
+    if wrong:
+        raise SpacenasError(f"cannot register {kind} {name!r}: {wrong}")
     table[name] = obj
+
+
+def _not_a_query_strategy(cls: Any) -> str | None:
+    """What keeps ``cls`` from being an ask/tell method (None: it is one)."""
+    from spacenas.strategies.base import QueryStrategy
+
+    if isinstance(cls, type) and issubclass(cls, QueryStrategy):
+        return None
+    what = f"class {cls.__name__}" if isinstance(cls, type) else repr(cls)
+    return (f"{what} is not a subclass of spacenas.strategies.base.QueryStrategy (a method is such a class "
+            "with ask() returning an Arch; see docs/extending.md)")
 
 
 def register_space(name: str, cls_or_factory: Any, description: str = "") -> None:
@@ -235,7 +258,7 @@ def register_space(name: str, cls_or_factory: Any, description: str = "") -> Non
 def register_method(name: str, cls: Any, description: str = "") -> None:
     """Register an ask/tell search method: a :class:`~spacenas.strategies.base.QueryStrategy`
     subclass, built as ``cls(space, seed=..., config=options)``."""
-    _add(QUERY_STRATEGIES, name, cls, "method", BUILTIN_METHODS)
+    _add(QUERY_STRATEGIES, name, cls, "method", BUILTIN_METHODS, check=_not_a_query_strategy)
     METHOD_DESCRIPTIONS[name] = description
 
 

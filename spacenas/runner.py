@@ -53,6 +53,7 @@ from spacenas.errors import SpacenasError
 from spacenas.runs import CHECKPOINT, CONFIG, LOG, RESULT, RunDir, read_json, write_json  # noqa: F401 (re-exported)
 from spacenas.evaluators.base import Evaluator
 from spacenas.evaluators.constraints import Objective, is_feasible
+from spacenas.spaces.base import Arch
 from spacenas.strategies.base import QueryStrategy
 
 MAX_STEPS_FACTOR = 50
@@ -170,7 +171,7 @@ class Runner:
             while self.evaluator.spent < self.budget:
                 if self.step >= self.max_steps:
                     return "max_steps"
-                arch = self.strategy.ask()
+                arch = self._ask()
                 res = self.evaluator.evaluate(arch)
                 self.strategy.tell(arch, res)
                 self.step += 1
@@ -187,6 +188,17 @@ class Runner:
             return "budget"
         finally:
             bar.close()
+
+    def _ask(self) -> Arch:
+        """``strategy.ask()``, checked: anything but an Arch is a one-line error naming the strategy
+        (a plugin's bug would otherwise surface as an AttributeError deep down)."""
+        arch = self.strategy.ask()
+        name = type(self.strategy).__name__
+        if not isinstance(arch, Arch):
+            shown = repr(arch) if len(repr(arch)) <= 60 else repr(arch)[:57] + "..."
+            raise SpacenasError(f"strategy {name}: ask() returned a {type(arch).__name__} ({shown}), not an "
+                                "Arch; return self.space.make(choices) or self.space.parse(text)")
+        return arch
 
     # ----- state ---------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

@@ -518,12 +518,33 @@ def arch_source_space(source: str) -> str | None:
     return space if isinstance(space, str) else None
 
 
+#: what a space's ``parse`` raises for a text it does not accept (plugin parsers too)
+_PARSE_ERRORS = (SpacenasError, ValueError, TypeError, KeyError, IndexError)
+
+
+#: the config key under which a kind of run records the image data it searched (default ``data``)
+_DATA_KEYS: dict[str, str] = {"supernet": "dataset"}
+
+
+def arch_source_data(source: str) -> tuple[str, str | None] | None:
+    """``(data, data_dir)`` a finished run dir given as ``--arch`` searched on (its config's
+    ``data``, and ``data_dir`` if recorded), or ``None`` (not a run dir, or no data recorded)."""
+    if not isinstance(source, str) or not _is_dir(source):
+        return None
+    info = read_run(source)
+    data = info.config.get(_DATA_KEYS.get(info.kind, "data"))
+    data_dir = info.config.get("data_dir")
+    if not isinstance(data, str) or not data:
+        return None
+    return data, data_dir if isinstance(data_dir, str) and data_dir else None
+
+
 def space_of_arch(source: str) -> str:
     """The space of an architecture given without one: the space a run dir searched, else the one
     registered space whose parser accepts the text (a file's text included); several or none is a
     one-line error asking for the space."""
     from spacenas import registry
-    from spacenas.train.config import read_arch_text
+    from spacenas.train.config import check_arch_path, read_arch_text
 
     recorded = arch_source_space(source)
     if recorded is not None:
@@ -535,16 +556,30 @@ def space_of_arch(source: str) -> str:
     for name in registry.SPACES:
         try:
             registry.space(name).parse(text)
-        except (SpacenasError, ValueError, TypeError, KeyError, IndexError):
+        except _PARSE_ERRORS:
             continue
         fits.append(name)
     if len(fits) == 1:
         return fits[0]
     short = text if len(text) <= 60 else text[:57] + "..."
     if not fits:
-        raise SpacenasError(f"{short!r} is an architecture of no known space (spaces: {', '.join(registry.SPACES)}); "
-                            "pass --space to see what is wrong with it")
+        check_arch_path(source)
+        _no_space_fits(short)
     raise SpacenasError(f"{short!r} fits several spaces ({', '.join(fits)}); pass --space")
+
+
+def _no_space_fits(short: str) -> None:
+    """The error for a text that no registered space parses: a text without any architecture-text
+    mark is most likely a mistyped run dir or file name, and is named as such."""
+    from spacenas import registry
+    from spacenas.train.config import has_arch_text_marks
+
+    if not has_arch_text_marks(short):
+        raise SpacenasError(f"architecture {short!r} is neither a file or run dir nor the text of an architecture "
+                            f"of a known space (spaces: {', '.join(registry.SPACES)}); give a finished search run "
+                            "dir, a file holding the text, or the text (with --space to see what is wrong with it)")
+    raise SpacenasError(f"{short!r} is an architecture of no known space (spaces: {', '.join(registry.SPACES)}); "
+                        "pass --space to see what is wrong with it")
 
 
 def resolve_arch(source: Any, space):
@@ -566,6 +601,23 @@ def resolve_arch(source: Any, space):
         if isinstance(recorded, str) and recorded != space.name and not space.name.startswith(recorded):
             raise SpacenasError(f"run dir {source} searched space {recorded!r}, not {space.name!r}")
         return space.parse(info.arch)
-    from spacenas.train.config import read_arch_text
+    return parse_arch_text(source, space)
 
-    return space.parse(read_arch_text(source))
+
+def parse_arch_text(source: str, space):
+    """``space.parse`` of ``source`` (the text, or a file holding it). The text is parsed first, so
+    a space whose texts hold '/' works; only a text the space rejects that looks like a path and
+    does not exist is named as a missing file or run dir. A plugin parser's own exception becomes
+    one line naming the space."""
+    from spacenas.train.config import check_arch_path, read_arch_text
+
+    text = read_arch_text(source)
+    try:
+        return space.parse(text)
+    except _PARSE_ERRORS as e:
+        check_arch_path(source)
+        if isinstance(e, SpacenasError):
+            raise
+        short = text if len(text) <= 60 else text[:57] + "..."
+        raise SpacenasError(f"space {space.name!r} cannot parse architecture {short!r}: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}") from None

@@ -144,6 +144,10 @@ def test_entry_points_register_without_a_flag(capsys, plugin_dir, monkeypatch):
     ("badplug:wrong_name", "TriSpace.name is 'tri'; they must agree"),
     ("badplug:boom", "registration failed: ZeroDivisionError"),
     ("badplug:no_space", "unknown space 'nowhere'"),
+    ("badplug:not_a_strategy", "cannot register method 'zz': class object is not a subclass of "
+                               "spacenas.strategies.base.QueryStrategy"),
+    ("triplug", "importing 'triplug' registered nothing; to call its register(api), give --plugin triplug:register"),
+    ("badplug", "importing 'badplug' registered nothing and it has no register function; give module:attr"),
 ])
 def test_plugin_errors_are_one_line(capsys, plugin_dir, spec, needle):
     (plugin_dir / "badplug.py").write_text(
@@ -152,7 +156,8 @@ def test_plugin_errors_are_one_line(capsys, plugin_dir, spec, needle):
         "def clash_method(api): api.register_method('random', Sweeper)\n"
         "def wrong_name(api): api.register_space('other', TriSpace)\n"
         "def boom(api): 1 / 0\n"
-        "def no_space(api): api.register_evaluator('nowhere', TriEvaluator)\n")
+        "def no_space(api): api.register_evaluator('nowhere', TriEvaluator)\n"
+        "def not_a_strategy(api): api.register_method('zz', object)\n")
     rc, out, err = run(capsys, "list", "spaces", "--plugin", spec)
     assert rc == 2 and needle in err and err.count("\n") == 1, err
 
@@ -200,3 +205,88 @@ def test_report_on_a_runner_run_of_an_own_space(capsys, plugin_dir, with_dataset
     assert rc == 0 and "| Sweeper | 6.50 +- 0.00 (1) |" in out, err
     rc, out, err = run(capsys, "report", plugin_dir / "runs", "--html", plugin_dir / "r.html")
     assert rc == 0 and (plugin_dir / "r.html").stat().st_size > 0, err
+
+
+SLASH_PLUGIN = '''
+from spacenas.errors import SpacenasError
+from spacenas.spaces.base import Decision, SearchSpace
+
+DEPTHS, WIDTHS, ACTS = ("1", "2", "3"), ("16", "32"), ("relu", "gelu")
+
+
+class SlashSpace(SearchSpace):
+    """A user's own space whose text holds '/': depth/width/activation, e.g. 2/32/relu."""
+    name = "slash"
+    decisions = (Decision("depth", DEPTHS), Decision("width", WIDTHS), Decision("act", ACTS))
+
+    def parse(self, text):
+        parts = text.split("/")
+        if len(parts) != 3:
+            raise SpacenasError(f"bad slash arch {text!r}: expected depth/width/activation")
+        return self.make([opts.index(p) for opts, p in zip((DEPTHS, WIDTHS, ACTS), parts)])
+
+    def format(self, arch):
+        return "/".join(o[c] for o, c in zip((DEPTHS, WIDTHS, ACTS), arch.choices))
+
+
+def register(api):
+    api.register_space("slash", SlashSpace, "depth/width/activation")
+'''
+
+
+@pytest.fixture
+def slash_plugin(tmp_path, monkeypatch, clean_registry):
+    (tmp_path / "slashplug.py").write_text(SLASH_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    sys.modules.pop("slashplug", None)
+
+
+@pytest.mark.parametrize("space", [[], ["--space", "slash"]], ids=["inferred", "given"])
+def test_an_arch_text_with_a_slash_is_parsed_before_it_is_taken_for_a_path(capsys, slash_plugin, space):
+    """'2/32/relu' used to be refused as 'no such file or run dir' before the space could parse it."""
+    rc, out, err = run(capsys, "show", "2/32/relu", *space, "--out", "a.png", "--plugin", "slashplug:register")
+    assert rc == 0 and (slash_plugin / "a.png").is_file(), err
+    from spacenas.runs import resolve_arch, space_of_arch
+    assert space_of_arch("2/32/relu") == "slash"
+    assert resolve_arch("2/32/relu", registry.space("slash")).choices == (1, 1, 0)
+
+
+def test_a_missing_path_that_no_space_parses_is_still_named_as_such(capsys, slash_plugin):
+    for space in ([], ["--space", "slash"]):
+        rc, out, err = run(capsys, "show", "runs/nothere", *space, "--plugin", "slashplug:register")
+        assert rc == 2 and "no such file or run dir" in err and "Traceback" not in err, err
+
+
+def test_a_plugin_parsers_own_exception_is_one_line_naming_the_space():
+    from spacenas.runs import resolve_arch
+    from support import LetterSpace
+
+    with pytest.raises(SpacenasError, match="space 'letters' cannot parse architecture 'xyz': ValueError"):
+        resolve_arch("xyz", LetterSpace())  # LetterSpace.parse: 'abc'.index('x') raises ValueError
+
+
+def test_a_method_whose_ask_returns_no_arch_is_one_line(capsys, plugin_dir):
+    """Used to end in "AttributeError: 'str' object has no attribute 'space'"."""
+    (plugin_dir / "strplug.py").write_text(
+        "from spacenas.strategies.base import QueryStrategy\n"
+        "class Stringy(QueryStrategy):\n"
+        "    def ask(self):\n"
+        "        return 'a-b-c'\n"
+        "def register(api):\n"
+        "    api.register_method('stringy', Stringy)\n")
+    rc, out, err = run(capsys, "search", "--plugin", "triplug:register", "--plugin", "strplug:register", "--space",
+                       "tri", "--method", "stringy", "--budget", "3", "--no-progress")
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "strategy Stringy: ask() returned a str ('a-b-c'), not an Arch" in err
+
+
+def test_a_space_without_evaluator_says_how_to_make_it_searchable(capsys, plugin_dir):
+    (plugin_dir / "spaceonly.py").write_text("from triplug import TriSpace\n"
+                                             "def register(api):\n    api.register_space('tri', TriSpace)\n")
+    rc, out, err = run(capsys, "search", "--plugin", "spaceonly:register", "--space", "tri", "--method", "random",
+                       "--budget", "3", "--no-progress")
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "cannot be searched by query-based methods" in err and "register its evaluator: " \
+        "api.register_evaluator('tri', factory) in a plugin (see docs/extending.md)" in err

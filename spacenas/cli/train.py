@@ -17,15 +17,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="architecture text (NB201 string or DARTS genotype), a file that holds it, or a "
                         "finished search run dir (its arch.txt)")
     p.add_argument("--space", default=None, help="space of the architecture: nb201, darts or mobilenet "
-                   "(default with a run dir as --arch: the run's space)")
+                   "(default: a run dir's space, or the one space whose format the text fits)")
     p.add_argument("--activation", default=None, metavar="NAME",
                    help="retrain with this one activation on every edge that takes one, instead of the "
                         "searched ones (nb201-act/darts-act; with nb201/darts the arch is lifted): relu, "
                         "relu6, leaky_relu, prelu, rrelu, elu, celu, selu, swish")
-    p.add_argument("--data", default="cifar10",
+    p.add_argument("--data", default=None,
                    help="data set: digits, fashion-mnist, cifar10, cifar100, imagenet16-120, or your own: folder:PATH "
-                        "(a sub-folder of images per class), npz:PATH (arrays x, y) (default: cifar10)")
-    p.add_argument("--data-dir", default=None, help="directory of the data set files")
+                        "(a sub-folder of images per class), npz:PATH (arrays x, y) (default: the data of a run dir "
+                        "given as --arch, else cifar10)")
+    p.add_argument("--data-dir", default=None, help="directory of the data set files (default with a run dir as "
+                   "--arch and no --data: the run's)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the paper's, 600/200)")
     p.add_argument("--seed", type=nonneg_int, default=None, help="random seed (default: 0)")

@@ -168,7 +168,9 @@ def augmentation_note(config: TrainConfig, image_size: int) -> str:
 
 
 def read_arch_text(value: str) -> str:
-    """``value`` itself, or the stripped contents of the file it names (``--arch`` accepts both)."""
+    """``value`` itself, or the stripped contents of the file it names (``--arch`` accepts both).
+    A missing path is not an error here: a space's text may hold '/' (``2/32/relu``); callers name
+    the missing path (:func:`check_arch_path`) only when no space parses the text."""
     text = value.strip()
     if text and "\n" not in text and len(text) < 1024:
         try:
@@ -176,7 +178,6 @@ def read_arch_text(value: str) -> str:
                 return _read_text_file(Path(text), "architecture file")
         except OSError:  # not a usable path (e.g. a long genotype): it is the text
             pass
-    check_arch_path(text)
     return text
 
 
@@ -185,9 +186,14 @@ def read_arch_text(value: str) -> str:
 _ARCH_TEXT_MARKS = ("|", "(", "[", "{", "~")
 
 
+def has_arch_text_marks(value: str) -> bool:
+    """Whether ``value`` holds a character of an architecture text (``|``, ``(``, ``~`` ...)."""
+    return any(m in value for m in _ARCH_TEXT_MARKS)
+
+
 def looks_like_path(value: str) -> bool:
     text = value.strip()
-    return bool(text) and not any(m in text for m in _ARCH_TEXT_MARKS) and (
+    return bool(text) and not has_arch_text_marks(text) and (
         "/" in text or os.sep in text or text.endswith((".txt", ".json")))
 
 

@@ -14,12 +14,16 @@ from spacenas.errors import SpacenasError
 from spacenas.paths import check_output_path
 
 
+#: the data of a train job whose arch is not a run dir and that names none (the papers')
+DEFAULT_DATA = "cifar10"
+
+
 class TrainJob(StrictModel):
     arch: str  # arch text, a file that holds it, or a finished search run dir (its arch.txt)
-    space: str | None = None  # None: the space recorded by the run dir given as arch
+    space: str | None = None  # None: the run dir's space, or the one space whose format the arch text fits
     #: retrain with this one activation on every edge that takes one (A-DARTS)
     activation: str | None = None
-    data: str = "cifar10"
+    data: str | None = None  # None: the data of the run dir given as arch, else DEFAULT_DATA
     data_dir: str | None = None
     device: str = "cpu"
     #: TrainConfig overrides (``epochs``, ``seed``, ``lr``, ``cutout``, ``init_from_supernet`` ...)
@@ -49,27 +53,41 @@ def chance_warning(test_acc: float, num_classes: int, epochs: int) -> str | None
             "(--set lr=..., augmentation)")
 
 
+def with_data(job: TrainJob) -> TrainJob:
+    """``job`` with its data set: the given one, else the data (and data dir, unless given) of the
+    search run dir given as arch (said in one info line), else :data:`DEFAULT_DATA`."""
+    if job.data is not None:
+        return job
+    from spacenas.runs import arch_source_data
+
+    found = arch_source_data(job.arch)
+    if found is None:
+        return job.model_copy(update={"data": DEFAULT_DATA})
+    data, data_dir = found
+    data_dir = job.data_dir if job.data_dir is not None else data_dir
+    logging.getLogger(__name__).info(f"data: {data}{f' in {data_dir}' if data_dir else ''}, as searched by "
+                                     f"{job.arch} (--data overrides)")
+    return job.model_copy(update={"data": data, "data_dir": data_dir})
+
+
 def train_and_export(job: TrainJob):
     """Train ``job.arch`` from scratch and export it; returns ``(TrainResult, [exported paths])``."""
     import torch
 
     from spacenas import registry
     from spacenas.data import load_dataset
-    from spacenas.train.config import augmentation_note, check_arch_path, check_space, train_config
+    from spacenas.train.config import augmentation_note, check_space, train_config
     from spacenas.train.export import FORMATS, export
     from spacenas.runs import resolve_arch
     from spacenas.train.loop import fix_activation, train
 
     if job.resume and not job.run_dir:
         raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
-    if job.space is None:  # arch is a run dir: the space it searched (spacenas.runs)
-        from spacenas.runs import arch_source_space
-        job = job.model_copy(update={"space": arch_source_space(job.arch)})
-        if job.space is None:
-            if isinstance(job.arch, str):
-                check_arch_path(job.arch)
-            raise SpacenasError("--space is required unless --arch is a search run dir")
+    if job.space is None:  # the space a run dir searched, or the one space the text fits (as `show`)
+        from spacenas.runs import space_of_arch
+        job = job.model_copy(update={"space": space_of_arch(job.arch)})
     check_space(job.space)
+    job = with_data(job)
     space = registry.space(job.space)
     arch: Any = job.arch
     if job.activation is not None:  # A-DARTS: one fixed activation everywhere

@@ -98,10 +98,22 @@ def test_missing_arch_path(argv, capsys, tmp_path, monkeypatch):
     assert_one_line(*run_main(argv, capsys), "no such file or run dir", argv[3])
 
 
-def test_an_arch_text_without_space_still_asks_for_the_space(capsys, tmp_path, monkeypatch):
+def test_an_arch_text_without_space_trains_in_the_space_it_fits(capsys, tmp_path, monkeypatch):
+    """As `show` does: the one space whose format the text fits (here NB201)."""
     monkeypatch.chdir(tmp_path)
-    assert_one_line(*run_main(["train", "--no-progress", "--arch", NB201_ARCH, "--data", "digits"], capsys),
-                    "--space is required")
+    rc = main(["train", "--no-progress", "--json", "--arch", NB201_ARCH, "--data", "digits", "--epochs", "1",
+               "--set", "C=4", "--set", "N=1", "--run-dir", "t"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert '"space": "nb201"' in out and "Traceback" not in err
+
+
+@pytest.mark.parametrize("cmd", [["train", "--no-progress", "--data", "digits", "--arch"], ["show"]])
+def test_a_mistyped_run_dir_name_is_neither_a_path_nor_an_arch_text(cmd, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = assert_one_line(*run_main([*cmd, "drnas-typo"], capsys), "'drnas-typo' is neither a file or run dir nor "
+                          "the text of an architecture")
+    assert "--space is required" not in err
 
 
 # ----- --set values that cannot be right: refused at parse time ---------------------------------

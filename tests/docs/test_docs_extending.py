@@ -98,3 +98,29 @@ def test_every_block_runs_as_written(tmp_path):
 def test_readme_and_cli_docs_link_the_page():
     assert "docs/extending.md" in (ROOT / "README.md").read_text(encoding="utf-8")
     assert "extending.md" in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+
+
+def test_the_typed_config_says_where_strictmodel_comes_from_and_works_as_shown(tmp_path):
+    """The page said "give it a typed `Config`" without naming StrictModel's module; the import
+    stands where `Config` is first mentioned, and the shown class takes the shown --set."""
+    text = PAGE.read_text(encoding="utf-8")
+    first = text.index("`Config`")
+    sentence = text[first:text.index("\n\n", first)]
+    assert "from spacenas.config import StrictModel" in sentence
+    assert "class Config(StrictModel): restarts: int = 0" in sentence and "--set restarts=2" in sentence
+    (tmp_path / "cfgplug.py").write_text(
+        "from spacenas.config import StrictModel\n"
+        "from spacenas.strategies.base import QueryStrategy\n"
+        "class Restarting(QueryStrategy):\n"
+        "    class Config(StrictModel):\n"
+        "        restarts: int = 0\n"
+        "    def ask(self):\n"
+        "        print('restarts', self.config.restarts, flush=True)\n"
+        "        raise SystemExit(0)\n"
+        "def register(api):\n"
+        "    api.register_method('restarting', Restarting)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "spacenas", "search", "--plugin", "cfgplug:register", "--method",
+                        "restarting", "--set", "restarts=2", "--budget", "1", "--no-progress", "--run-dir", "r"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert "restarts 2" in p.stdout, p.stderr

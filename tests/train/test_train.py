@@ -199,3 +199,38 @@ def test_cli_entry_trains_and_exports(tmp_path, capsys):
     bad = p.parse_args(["--arch", NB201_ARCH, "--space", "nb201", "--export", "onnx", "--data", "digits"])
     with pytest.raises(SpacenasError, match="--run-dir"):
         run_train(bad)
+
+
+# ----- train --arch RUN takes the run's data (found by a new user) --------------------------------
+def test_train_on_a_search_run_dir_uses_the_runs_data(tmp_path, capsys, monkeypatch):
+    """Without --data, `train --arch RUN` used to load cifar10 ('cifar10 needs a data directory')."""
+    import json
+
+    from spacenas.cli.main import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "--no-progress", "--method", "darts", "--data", "digits", "--epochs", "1", "--set", "C=4",
+                 "--set", "N=1", "--set", "max_steps=2", "--run-dir", "s"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--no-progress", "--json", "--arch", "s", "--epochs", "1", "--set", "C=4", "--set", "N=1",
+                 "--run-dir", "t"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["dataset"] == "digits"
+    assert "data: digits, as searched by s (--data overrides)" in err
+
+
+def test_the_runs_data_dir_comes_along_and_an_explicit_data_wins(tmp_path):
+    import json
+
+    from spacenas.train.job import TrainJob, with_data
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"kind": "oneshot", "space": "nb201", "data": "fashion-mnist",
+                                                 "data_dir": "/d/fm"}))
+    job = with_data(TrainJob(arch=str(run)))
+    assert (job.data, job.data_dir) == ("fashion-mnist", "/d/fm")
+    assert (with_data(TrainJob(arch=str(run), data_dir="/mine")).data_dir) == "/mine"
+    assert (with_data(TrainJob(arch=str(run), data="digits")).data, with_data(TrainJob(arch=str(run), data="digits"))
+            .data_dir) == ("digits", None)
+    assert with_data(TrainJob(arch=NB201_ARCH)).data == "cifar10"  # not a run dir: the paper's data
+    (run / "config.json").write_text(json.dumps({"kind": "supernet", "space": "mobilenet", "dataset": "digits"}))
+    assert with_data(TrainJob(arch=str(run))).data == "digits"  # supernet runs record it as 'dataset'
