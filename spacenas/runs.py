@@ -156,7 +156,7 @@ def check_plain(obj: Any, where: str = "state") -> None:
     if type(obj) in (dict, OrderedDict):
         for k, v in obj.items():
             if not isinstance(k, (str, int)) or isinstance(k, bool):
-                raise TypeError(f"{where}: key {k!r} is a {type(k).__name__} (checkpoint keys: str or int)")
+                raise TypeError(f"{where}: key {k!r} is of type {type(k).__name__} (checkpoint keys: str or int)")
             check_plain(v, f"{where}[{k!r}]")
         return
     raise TypeError(f"{where} is a {type(obj).__module__}.{type(obj).__name__}; a checkpoint holds only "

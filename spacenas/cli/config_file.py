@@ -365,7 +365,7 @@ def convert(cmd: Command, raw: dict[str, Any], where: str) -> dict[str, Any]:
         if want is None:
             raise SpacenasError(f"{where}: unknown kind {kind!r} (allowed: {', '.join(KIND_COMMANDS)})")
         if want != cmd.name:
-            raise SpacenasError(f"{where} is the config of a {kind!r} run; use it with 'spacenas {want}', "
+            raise SpacenasError(f"{where} is the config of a run of kind {kind!r}; use it with 'spacenas {want}', "
                                 f"not 'spacenas {cmd.name}'")
     if str(kind) in UNPACK:
         raw = UNPACK[str(kind)](raw, where)

@@ -29,7 +29,7 @@ def add_hw_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("hardware-aware search (query-based methods on nb201)")
     g.add_argument("--constraint", dest="constraints", action="append", default=None, metavar="METRIC<=X",
                    help="hard limit, repeatable: latency:DEVICE<=MS, energy:DEVICE<=MJ, params<=N, flops<=N "
-                        "(suffixes k, M, G)")
+                        "(suffixes k, M, G; the operator may also be <, >= or >)")
     g.add_argument("--objectives", default=None, type=nonempty, metavar="accuracy,latency:DEVICE",
                    help="multi-objective run: report the Pareto front of what was evaluated and its hypervolume")
     g.add_argument("--weights", default=None, metavar="W1,W2",

@@ -180,7 +180,7 @@ def oneshot_search(cfg: dict[str, Any], *, seed: int = 0, data: str | None = Non
     """Build a one-shot search (strategy, supernet, data, loop config) from a run config of
     kind ``oneshot`` through the library's builder (``build_search``)."""
     if cfg["kind"] != "oneshot":
-        raise SpacenasError(f"preset {cfg.get('preset')!r} is a {cfg['kind']} preset, not a one-shot search")
+        raise SpacenasError(f"preset {cfg.get('preset')!r} is of kind {cfg['kind']!r}, not a one-shot search")
     build_search, _ = _oneshot_api()
     return build_search(cfg["space"], cfg["method"], data or cfg.get("data") or "digits", data_dir=data_dir,
                         seed=int(cfg.get("seed", seed)), options=dict(cfg["options"]), device=device)

@@ -100,6 +100,9 @@ def train_and_export(job: TrainJob):
     bad = [f for f in job.export if f not in FORMATS]
     if bad:
         raise SpacenasError(f"unknown export format {bad[0]!r} (allowed: {', '.join(FORMATS)})")
+    if job.export_dir is not None and not job.export:  # found by a new user: silently ignored before
+        raise SpacenasError(f"--export-dir {job.export_dir} without --export: name the formats "
+                            f"(--export {','.join(FORMATS)})")
     export_dir = job.run_dir if job.export_dir is None else job.export_dir  # '' is an error, not 'unset'
     if job.export and export_dir is None:
         raise SpacenasError("--export needs --run-dir or --export-dir (where to write the files)")

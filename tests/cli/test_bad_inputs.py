@@ -116,6 +116,13 @@ def test_a_mistyped_run_dir_name_is_neither_a_path_nor_an_arch_text(cmd, capsys,
     assert "--space is required" not in err
 
 
+def test_export_dir_without_export(capsys, tmp_path, monkeypatch):
+    """Found by a new user: --export-dir without --export was silently ignored."""
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(*run_main([*TRAIN_NB201, "--export-dir", "out"], capsys), "--export-dir out without --export")
+    assert not (tmp_path / "out").exists()
+
+
 # ----- --set values that cannot be right: refused at parse time ---------------------------------
 @pytest.mark.parametrize("argv, expected", [
     pytest.param(["search", "--no-progress", "--method", "dsm", "--budget", "5", "--set", "lr=Infinity"],
