@@ -57,6 +57,9 @@ from typing import Any
 from spacenas.errors import SpacenasError
 
 KINDS = ("query", "oneshot", "supernet", "autospace", "autospace-search", "train", "sweep")
+#: run kind -> the ``spacenas`` subcommand that makes (and re-runs) it
+KIND_COMMANDS = {"query": "search", "supernet": "search", "oneshot": "search", "train": "train",
+                 "autospace": "autospace", "autospace-search": "autospace-search", "sweep": "sweep"}
 CONFIG, LOG, CHECKPOINT, RESULT, ARCH, LOCK = (
     "config.json", "log.jsonl", "checkpoint.pt", "result.json", "arch.txt", ".lock")
 LEGACY_CHECKPOINTS = ("checkpoint.pkl",)

@@ -38,14 +38,12 @@ from typing import Any
 
 from spacenas.cli.options import key_values
 from spacenas.errors import SpacenasError
+from spacenas.runs import KIND_COMMANDS
 
 #: keys a run dir's config.json (or a preset) carries that are not options: accepted and ignored
 BOOKKEEPING = frozenset({"kind", "version", "spacenas_version", "format", "created", "started", "finished",
                          "timestamp", "time", "host", "description", "paper"})
 
-#: run-dir kind -> the subcommand that makes (and re-runs) it
-KIND_COMMANDS = {"query": "search", "supernet": "search", "oneshot": "search", "train": "train",
-                 "autospace": "autospace", "autospace-search": "autospace-search", "sweep": "sweep"}
 
 #: run-dir config.json keys that are derived from the options (recomputed by the run), per kind:
 #: accepted and ignored by name
@@ -160,7 +158,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     if given.get("config") is not None:
         layers.append((f"config file {given['config']}", read_file(given["config"])))
     elif given.get("resume") and given.get("run_dir"):  # --resume --run-dir DIR: the run's own options
-        run_config = Path(given["run_dir"]) / "config.json"
+        run_config = Path(given["run_dir"]).expanduser() / "config.json"
         if run_config.is_file():
             layers.append((f"run dir config {run_config}", read_file(str(run_config))))
     values = dict(cmd.defaults)
@@ -183,17 +181,14 @@ def check_required(cmd: Command, values: dict[str, Any], preset: str) -> None:
     from a flag, ``--set`` or ``--config``; else one line naming them."""
     from spacenas import presets
 
-    given_keys: dict[str, bool] = {}  # --set key (top part) -> set to something other than null
+    options: dict[str, Any] = {}
     for dest, action in cmd.actions.items():
         if is_key_value(action) and values.get(dest):
-            for pair in values[dest]:
-                key, _, raw = pair.partition("=")
-                given_keys[key.strip().split(".")[0]] = raw.strip() not in ("null", "None", "")
-    for key in presets.load_preset(preset).get("required") or []:
+            options.update(key_values(values[dest], flag_of(action)))
+    flags = {key: values.get(cmd.keys[key]) for key in cmd.keys if not is_key_value(cmd.actions[cmd.keys[key]])}
+    for key in presets.missing_required(presets.load_preset(preset), options, flags):
         dest = cmd.keys.get(key)
-        if (dest is not None and values.get(dest) is not None) or given_keys.get(key):
-            continue
-        how = f"--{key.replace('_', '-')}" if dest is not None and not is_key_value(cmd.actions[dest]) \
+        how = flag_of(cmd.actions[dest]) if dest is not None and not is_key_value(cmd.actions[dest]) \
             else f"--set {key}=... (or '{key}' under 'set' in a --config file)"
         raise SpacenasError(f"preset {preset!r} needs {key!r}: give {how}; see its notes in docs/presets.md")
 

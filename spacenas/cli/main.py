@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `spacenas report DIR | head`: the reader left; no traceback
         import os
 
+        # (a sweep's worker pipes fail as BrokenProcessPool, so a BrokenPipeError here is stdout's;
+        # a flush cannot tell: the failed write already dropped the buffer)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit flush must not fail again
         return 141  # 128 + SIGPIPE, as a shell reports a process killed by it
     except KeyboardInterrupt:

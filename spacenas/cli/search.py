@@ -251,14 +251,14 @@ def run_oneshot_search(args: argparse.Namespace) -> int:
     warning = margin_warning(res.scores)
     if warning:
         print(warning, file=sys.stderr)
-    discarded = bool(res.history and res.history[-1].get("discarded"))  # a method's own rule (A-DARTS)
+    discarded = res.history[-1].get("discarded") if res.history else None  # a method's own rule: its reason
     if discarded:
-        print("warning: the method's rule discards the derived arch (A-DARTS, paper Sec. 4.1: no skip_connect in "
-              "the normal cell; 'discarded' in the log): search again with another --seed", file=sys.stderr)
+        print(f"warning: the method's rule discards the derived arch ({discarded}; 'discarded' in the log): "
+              "search again with another --seed", file=sys.stderr)
     if quiet:
         print(json.dumps({"method": args.method, "space": args.space, "data": built.data, "arch": res.arch_text,
                           "benchmark": res.benchmark, "scores": res.scores, "run_dir": res.run_dir,
-                          "discarded": discarded}, indent=2))
+                          "discarded": discarded or False}, indent=2))
         return 0
     print(f"derived  {res.arch_text}")
     if res.benchmark is not None:

@@ -113,5 +113,5 @@ def _class_names(name: str, root: Path, n_classes: int) -> tuple[str, ...] | Non
     except (OSError, SpacenasError):
         return None
     if isinstance(names, (list, tuple)) and len(names) == n_classes:
-        return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+        return tuple(n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names)
     return None

@@ -34,18 +34,18 @@ import yaml
 
 from spacenas.config import build_config
 from spacenas.errors import SpacenasError, unknown
+from spacenas.runs import KIND_COMMANDS
 
 KINDS = ("oneshot", "query", "autospace", "train")
 #: the ``spacenas`` subcommand that runs a preset of each kind (``spacenas <command> --preset NAME``)
-COMMANDS = {"oneshot": "search", "query": "search", "autospace": "autospace", "train": "train"}
+COMMANDS = {kind: KIND_COMMANDS[kind] for kind in KINDS}
 SOURCES = ("paper", "code", "both", "spacenas")
 #: keys of a preset file (the first group is required)
 _REQUIRED_KEYS = {"name", "title", "paper", "kind", "options", "sources", "reported", "reproduces", "needs"}
 _OPTIONAL_KEYS = {"space", "method", "data", "budget", "other", "required", "notes", "ours", "estimate"}
 #: keys that describe the recipe (provenance, the paper's numbers, the time estimate), not options
 #: of the run: the CLI's --preset layer drops them
-INFO_KEYS = frozenset({"name", "title", "paper", "sources", "other", "required", "reported", "reproduces",
-                       "needs", "notes", "ours", "estimate"})
+INFO_KEYS = frozenset((_REQUIRED_KEYS | _OPTIONAL_KEYS) - {"kind", "options", "space", "method", "data", "budget"})
 #: top-level keys an override may set besides options
 _TOP_OVERRIDES = ("data", "budget", "arch", "seed")
 
@@ -98,6 +98,12 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def missing_required(preset: dict[str, Any], options: dict[str, Any], top: dict[str, Any]) -> list[str]:
+    """The preset's ``required`` keys that neither ``options`` nor ``top`` (the run's top-level
+    fields, e.g. ``arch``) set to something other than None."""
+    return [k for k in preset.get("required") or [] if options.get(k) is None and top.get(k) is None]
+
+
 def apply_preset(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run config of preset ``name`` with ``overrides``: ``{"preset", "kind", "space",
     "method", "data", "budget", "options", ...}``. Override keys ``data``, ``budget``, ``arch``
@@ -113,9 +119,8 @@ def apply_preset(name: str, overrides: dict[str, Any] | None = None) -> dict[str
             cfg[key] = p[key]
     cfg.update(top)
     cfg["options"] = _merge(p["options"], over)
-    for key in p.get("required") or []:
-        if cfg["options"].get(key) is None and cfg.get(key) is None:
-            raise SpacenasError(f"preset {name!r} needs {key!r} (see its notes: docs/presets.md)")
+    for key in missing_required(p, cfg["options"], cfg):
+        raise SpacenasError(f"preset {name!r} needs {key!r} (see its notes: docs/presets.md)")
     validate(cfg)
     return cfg
 

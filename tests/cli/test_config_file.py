@@ -99,7 +99,7 @@ def test_required_flags_are_checked_after_the_merge(capsys, tmp_path):
     ("method: random\nbudget: true\n", "'budget': expected"),
     ("- a\n- b\n", "expected a mapping of options"),
     ("method: [\n", "is not valid YAML"),
-    ("kind: train\narch: x\n", "config of a 'train' run; use it with 'spacenas train'"),
+    ("kind: train\narch: x\n", "config of a run of kind 'train'; use it with 'spacenas train'"),
     ("kind: nonsense\n", "unknown kind 'nonsense'"),
 ])
 def test_bad_files_are_one_line_errors(capsys, tmp_path, text, needle):
@@ -296,7 +296,7 @@ def test_an_autospace_search_run_dirs_config_json_repeats_the_run(capsys, tmp_pa
     ("autospace", {"kind": "autospace", "config": {"rounds": 1}, "bogus": 2}, "unknown key 'bogus' for 'spacenas autospace'"),
     ("autospace-search", {"kind": "autospace-search", "manual_irb": True, "method": "random",
                           "options": {"method": {}, "extra": {}}}, "unknown key 'options.extra' (allowed: method, plan)"),
-    ("autospace-search", {"kind": "autospace", "config": {}}, "config of a 'autospace' run; use it with 'spacenas autospace'"),
+    ("autospace-search", {"kind": "autospace", "config": {}}, "config of a run of kind 'autospace'; use it with 'spacenas autospace'"),
 ])
 def test_bad_autospace_run_configs_are_one_line_errors(capsys, tmp_path, command, doc, needle):
     f = write(tmp_path / "config.json", json.dumps(doc))

@@ -146,6 +146,10 @@ def config_a(source: str | Path | ADARTS) -> dict[str, Any]:
     return {"frozen_beta": beta}
 
 
+#: what the log's ``discarded`` says when the skip rule discards an arch
+DISCARD_REASON = "no skip_connect in the normal cell (A-DARTS paper Sec. 4.1)"
+
+
 def search_until_kept(run: Callable[[int], tuple[Any, ADARTS, Any]], seeds: Iterable[int]
                       ) -> tuple[int, Any, list[int]]:
     """The paper's discard rule as a procedure: ``run(seed) -> (result, strategy, supernet)``
@@ -270,10 +274,10 @@ class ADARTS(DARTS):
 
     def log_extra(self) -> dict[str, Any]:
         """``beta`` (raw, per cell type: what :func:`config_a` reads) and, with ``skip_rule``,
-        ``discarded``: whether the rule would discard this epoch's arch."""
+        ``discarded``: the reason the rule discards this epoch's arch, or False."""
         out: dict[str, Any] = {"beta": {k: v.detach().cpu().tolist() for k, v in sorted(self.beta.items())}}
         if self.config.skip_rule and self._last is not None:
-            out["discarded"] = not keeps_skip_rule(*self._last)
+            out["discarded"] = not keeps_skip_rule(*self._last) and DISCARD_REASON
         return out
 
     def text_space(self, supernet) -> str:

@@ -30,8 +30,6 @@ Stage lengths default to an equal split of the epochs (first stages get the rema
 """
 from __future__ import annotations
 
-import json
-
 import copy
 from typing import Any, Literal
 
@@ -86,19 +84,24 @@ def default_progressive(space: str, schedule: str | None = None) -> ProgressiveC
     return ProgressiveConfig(**schedules[name])
 
 
+def even_lengths(epochs: int, n_stages: int) -> list[int]:
+    """``epochs`` split into ``n_stages`` stages, the rest to the last. Hand: 10, 3 -> [3, 3, 4]."""
+    lengths = [epochs // n_stages] * n_stages
+    lengths[-1] += epochs - sum(lengths)
+    return lengths
+
+
 def stage_starts(epochs: int, n_stages: int, stage_epochs: list[int] | None = None) -> list[int]:
     """First epoch of every stage. Hand: 10 epochs, 3 stages -> lengths 3, 3, 4 -> [0, 3, 6]."""
     if stage_epochs is None:
-        lengths = [epochs // n_stages] * n_stages
-        lengths[-1] += epochs - sum(lengths)
+        lengths = even_lengths(epochs, n_stages)
     else:
         lengths = list(stage_epochs)
         if sum(lengths) != epochs:
-            even = [epochs // len(lengths)] * len(lengths)
-            even[-1] += epochs - sum(even)
+            fix = (f"e.g. --set 'progressive.stage_epochs={even_lengths(epochs, len(lengths))}'"
+                   if epochs >= len(lengths) else f"and at least --epochs {len(lengths)} (one per stage)")
             raise SpacenasError(f"progressive stage_epochs {lengths} sum to {sum(lengths)}, the search has {epochs} "
-                                f"epochs; give stage lengths that sum to it, e.g. --set 'progressive.stage_epochs="
-                                f"{json.dumps(even)}' (or more --epochs)")
+                                f"epochs; give stage lengths that sum to it, {fix}")
     starts, t = [], 0
     for n in lengths:
         starts.append(t)

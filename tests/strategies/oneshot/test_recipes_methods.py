@@ -16,7 +16,7 @@ from spacenas.spaces.nb201 import NB201Space
 from spacenas.strategies.autospace import AutoSpace, AutoSpaceConfig
 from spacenas.strategies.autospace.math import within_madds
 from spacenas.strategies.oneshot import ddsas_math as dm
-from spacenas.strategies.oneshot.adarts import ADARTS, config_a, keeps_skip_rule, search_until_kept
+from spacenas.strategies.oneshot.adarts import DISCARD_REASON, ADARTS, config_a, keeps_skip_rule, search_until_kept
 from spacenas.strategies.oneshot.loop import search
 
 
@@ -69,7 +69,8 @@ def test_skip_rule_verdict_is_logged(digits):
     st = ADARTS(net.arch_shapes(), {"skip_rule": True}, torch.Generator().manual_seed(0))
     tr, va = tensors(digits[0], 64), tensors(digits[1], 64)
     r = search(st, net, tr, va, {"epochs": 1, "batch_size": 32, "max_steps": 1}, progress=False)
-    assert r.history[-1]["discarded"] is (not keeps_skip_rule(net.space, r.arch))
+    kept = keeps_skip_rule(net.space, r.arch)
+    assert r.history[-1]["discarded"] == (False if kept else DISCARD_REASON)
 
 
 # ----- A-DARTS: Config-A ----------------------------------------------------------------------------
