@@ -259,17 +259,21 @@ UNPACK = {"autospace": unpack_autospace, "autospace-search": unpack_autospace_se
 #: the file it replaces: ``--set`` keys, or flags (names of the subcommand's options); ``None``:
 #: every ``--set`` key but the network plan's
 SUPERSEDES: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "search": {"epochs": ("epochs",),  # --epochs over a preset's / file's ``set: {epochs: ...}``
-               "data": ("dataset",), "dataset": ("data",)},  # either one alone names both (cli.md)
-    "autospace": {"layers": ("channels", "strides"), "rounds": ("rounds",), "population": ("population",),
-                  "k": ("k",)},
+    "search": {"data": ("dataset",), "dataset": ("data",)},  # either one alone names both (cli.md)
+    "autospace": {"layers": ("channels", "strides")},
     "autospace-search": {"layers": ("channels", "strides"), "space_file": NET_KEYS + ("layers",), "method": None},
 }
 
 
 def drop_superseded(cmd: Command, file_values: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Leave out the file's values and ``--set`` pairs that a flag given on the command line replaces."""
+    """Leave out the file's values and ``--set`` pairs that a flag given on the command line replaces:
+    a ``--set`` key named like the flag (``--epochs`` over ``set: {epochs: ...}``, ``--rounds`` over
+    ``set: {rounds: ...}``), and what :data:`SUPERSEDES` lists."""
     out = dict(file_values)
+    flags = {cmd.canonical[d] for d in given if not is_key_value(cmd.actions[d])}
+    for d, a in cmd.actions.items():
+        if is_key_value(a) and out.get(d):
+            out[d] = [pair for pair in out[d] if pair.partition("=")[0].strip().split(".")[0] not in flags]
     for dest, names in SUPERSEDES.get(cmd.name, {}).items():
         if dest not in given or given[dest] == file_values.get(dest):
             continue

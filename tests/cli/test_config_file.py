@@ -350,6 +350,9 @@ def test_epochs_on_the_command_line_overrides_a_presets_and_a_files_set_epochs(c
     cfg = resolved(capsys, "search", "--config", f2, "--epochs", "3")
     assert cfg["epochs"] == 3 and cfg["set"] == {"batch_size": 32}
     assert "epochs" in resolved(capsys, "search", "--config", f2)["set"]  # without --epochs the file's stays
+    # the same rule for every flag named like a --set key: autospace --rounds over a preset's rounds
+    cfg = resolved(capsys, "autospace", "--preset", "autospace-imagenet", "--rounds", "1")
+    assert cfg["rounds"] == 1 and "rounds" not in cfg["set"]
     # both on the command line stays an error (nothing says which one is meant)
     rc, _, err = run(capsys, "search", "--method", "darts", "--set", "epochs=3", "--epochs", "2",
                      "--data", "digits", "--no-progress")
