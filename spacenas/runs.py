@@ -603,6 +603,12 @@ def resolve_arch(source: Any, space):
         recorded = arch_source_space(source)
         if isinstance(recorded, str) and recorded != space.name and not space.name.startswith(recorded):
             raise SpacenasError(f"run dir {source} searched space {recorded!r}, not {space.name!r}")
+        discarded = ((info.result or {}).get("final") or {}).get("discarded")
+        if discarded:  # the method's own rule (A-DARTS): said, not refused
+            import logging
+
+            logging.getLogger(__name__).warning(f"warning: the method's rule discards the arch of {source} "
+                                                f"({discarded}); it is used as asked")
         return space.parse(info.arch)
     return parse_arch_text(source, space)
 

@@ -358,3 +358,22 @@ def test_a_short_retraining_near_chance_says_so(capsys, tmp_path, monkeypatch):
     out, err = capsys.readouterr()
     assert rc == 0 and "is near chance (10.0% for 10 classes)" in err
     assert "train accuracy" in out
+
+
+def test_training_a_discarded_arch_says_so(capsys, tmp_path, monkeypatch):
+    """Found by a new user: `train --arch RUN` took an arch its method's rule had discarded (A-DARTS's
+    skip rule) without a word. It is still used (as asked), with a warning naming the reason."""
+    import json
+
+    from spacenas.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    small = ["--data", "digits", "--epochs", "1", "--set", "C=4", "--set", "N=1", "--no-progress"]
+    assert main(["search", "--space", "nb201", "--method", "darts", *small, "--set", "max_steps=1",
+                 "--run-dir", "d"]) == 0
+    result = json.loads((tmp_path / "d" / "result.json").read_text())
+    result["final"]["discarded"] = "no skip_connect in the normal cell (A-DARTS paper Sec. 4.1)"
+    (tmp_path / "d" / "result.json").write_text(json.dumps(result))
+    capsys.readouterr()
+    assert main(["train", "--arch", "d", *small]) == 0
+    assert "the method's rule discards the arch of d (no skip_connect in the normal cell" in capsys.readouterr().err
