@@ -157,6 +157,11 @@ def methods() -> list[str]:
     return sorted({*QUERY_STRATEGIES, *ONESHOT_STRATEGIES})
 
 
+def check_method(name: str) -> None:
+    """A search method name (query-based or one-shot); else a one-line error listing them all."""
+    get({**QUERY_STRATEGIES, **ONESHOT_STRATEGIES}, name, "method")
+
+
 def load(target: str) -> Any:
     """Import a registry entry ``"module:attribute"``."""
     return _load(target)

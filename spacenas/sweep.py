@@ -34,7 +34,7 @@ from typing import Any
 
 from spacenas import registry
 from spacenas.config import MAX_SEED
-from spacenas.errors import SpacenasError, unknown
+from spacenas.errors import SpacenasError
 from spacenas.runner import CONFIG, RESULT, Runner, RunResult
 from spacenas.runs import Lock, read_json, write_json
 
@@ -324,8 +324,7 @@ def sweep(out: str | Path, methods: list[str], datasets: list[str], seeds: int |
     specs = [RunSpec(m, ds, s, budget, space, search_metric, dict(options.get(m, {})), **hw)
              for ds in datasets for m in methods for s in seeds_l]
     for m in methods:  # validate every name and option before anything runs or is written
-        if m not in registry.methods():  # a sweep takes query-based and one-shot methods
-            raise unknown("method", m, registry.methods())
+        registry.check_method(m)  # a sweep takes query-based and one-shot methods
         if m in registry.ONESHOT_STRATEGIES:
             registry.oneshot_strategy(m)  # the rest is checked when its first run starts
             continue

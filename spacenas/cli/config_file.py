@@ -166,14 +166,28 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         merge(cmd, values, drop_superseded(cmd, drop_excluded(cmd, convert(cmd, raw, where), given), given))
     merge(cmd, values, given)
     check_groups(cmd, values, given)
-    if given.get("preset") is not None and not given.get("print_config"):  # --print-config: a template
-        check_required(cmd, values, given["preset"])
+    if given.get("preset") is not None:
+        check_method(cmd, layers[0][1], given)
+        if not given.get("print_config"):  # --print-config: a template
+            check_required(cmd, values, given["preset"])
     missing = [cmd.actions[d] for d in cmd.required if values.get(d) is None]
     if missing:
         names = ", ".join(flag_of(a) for a in missing)
         raise SpacenasError(f"the following arguments are required: {names} (or in --config) "
                             f"(see '{cmd.parser.prog} --help')")
     return argparse.Namespace(**top, **values)
+
+
+def check_method(cmd: Command, preset: dict[str, Any], given: dict[str, Any]) -> None:
+    """A preset's options are its method's: another ``--method`` with them is a one-line error
+    naming the preset (not an "unknown option" error from deep in the run)."""
+    dest = cmd.keys.get("method")
+    ours = preset.get("method")
+    if dest is None or ours is None or given.get(dest) in (None, ours):
+        return
+    raise SpacenasError(f"--method {given[dest]} with preset {given['preset']!r}, a recipe for method {ours!r}: "
+                        f"its options are {ours}'s; run the preset with its own method, or give the options "
+                        f"for {given[dest]} with --set or --config (without --preset)")
 
 
 def check_required(cmd: Command, values: dict[str, Any], preset: str) -> None:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return run_oneshot_search(args)
     if args.tensorboard:
         raise SpacenasError(f"--tensorboard: only for one-shot methods and train, not for {args.method!r}")
-    registry.get({**registry.QUERY_STRATEGIES, **registry.ONESHOT_STRATEGIES}, args.method, "method")
+    registry.check_method(args.method)
     check_resume(args.resume, args.run_dir)
     if args.space in registry.SUPERNET_SPACES:  # query-based search on a supernet trained on --data
         return run_supernet_search(args)

@@ -357,3 +357,11 @@ def test_epochs_on_the_command_line_overrides_a_presets_and_a_files_set_epochs(c
     rc, _, err = run(capsys, "search", "--method", "darts", "--set", "epochs=3", "--epochs", "2",
                      "--data", "digits", "--no-progress")
     assert rc != 0 and "both given" in err
+
+
+def test_another_method_with_a_preset_names_the_preset(capsys):
+    """Found by a new user: `--preset dsm-nas-nb201 --method evolution` failed with "unknown option
+    'n_subspaces'", without a word of the preset that brought it."""
+    rc, _, err = run(capsys, "search", "--preset", "dsm-nas-nb201", "--method", "evolution")
+    assert rc == 2 and "with preset 'dsm-nas-nb201', a recipe for method 'dsm'" in err
+    assert resolved(capsys, "search", "--preset", "dsm-nas-nb201", "--method", "dsm")["method"] == "dsm"
