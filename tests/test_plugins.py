@@ -248,7 +248,7 @@ def test_an_arch_text_with_a_slash_is_parsed_before_it_is_taken_for_a_path(capsy
     """'2/32/relu' used to be refused as 'no such file or run dir' before the space could parse it."""
     rc, out, err = run(capsys, "show", "2/32/relu", *space, "--out", "a.png", "--plugin", "slashplug:register")
     assert rc == 0 and (slash_plugin / "a.png").is_file(), err
-    from spacenas.runs import resolve_arch, space_of_arch
+    from spacenas.archsource import resolve_arch, space_of_arch
     assert space_of_arch("2/32/relu") == "slash"
     assert resolve_arch("2/32/relu", registry.space("slash")).choices == (1, 1, 0)
 
@@ -260,7 +260,7 @@ def test_a_missing_path_that_no_space_parses_is_still_named_as_such(capsys, slas
 
 
 def test_a_plugin_parsers_own_exception_is_one_line_naming_the_space():
-    from spacenas.runs import resolve_arch
+    from spacenas.archsource import resolve_arch
     from support import LetterSpace
 
     with pytest.raises(SpacenasError, match="space 'letters' cannot parse architecture 'xyz': ValueError"):

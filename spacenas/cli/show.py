@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from spacenas.reporting.pictures import render_arch
 
     from spacenas import registry
-    from spacenas.runs import resolve_arch, space_of_arch
+    from spacenas.archsource import resolve_arch, space_of_arch
 
     check_output_path(args.out, "--out")  # '', /proc, under a file: one line before drawing
     space = registry.space(args.space if args.space is not None else space_of_arch(args.arch))

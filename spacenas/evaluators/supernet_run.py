@@ -20,9 +20,7 @@ with E=3, R=3: MAdds grow with depth, kernel and expansion) is refused: no arch 
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 

@@ -199,6 +199,6 @@ def render_arch(arch: str | Arch, space: str | SearchSpace, out: str | Path, tit
     from spacenas import registry
     sp = registry.space(space) if isinstance(space, str) else space
     if not isinstance(arch, Arch):
-        from spacenas.runs import parse_arch_text
+        from spacenas.archsource import parse_arch_text
         arch = parse_arch_text(str(arch), sp)
     return save_figure(arch_figure(sp, arch, title), out)

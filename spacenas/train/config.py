@@ -34,8 +34,6 @@ space but mobilenet) are errors.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -167,56 +165,3 @@ def augmentation_note(config: TrainConfig, image_size: int) -> str:
     return line
 
 
-def read_arch_text(value: str) -> str:
-    """``value`` itself, or the stripped contents of the file it names (``--arch`` accepts both).
-    A missing path is not an error here: a space's text may hold '/' (``2/32/relu``); callers name
-    the missing path (:func:`check_arch_path`) only when no space parses the text."""
-    text = value.strip()
-    if text and "\n" not in text and len(text) < 1024:
-        try:
-            if Path(text).is_file():
-                return _read_text_file(Path(text), "architecture file")
-        except OSError:  # not a usable path (e.g. a long genotype): it is the text
-            pass
-    return text
-
-
-#: characters of every space's architecture text (NB201 ``|op~0|``, a genotype ``Genotype(...)``,
-#: an open cell ``r6:add:|...|``); a value with a path separator and none of them is a path
-_ARCH_TEXT_MARKS = ("|", "(", "[", "{", "~")
-
-
-def has_arch_text_marks(value: str) -> bool:
-    """Whether ``value`` holds a character of an architecture text (``|``, ``(``, ``~`` ...)."""
-    return any(m in value for m in _ARCH_TEXT_MARKS)
-
-
-def looks_like_path(value: str) -> bool:
-    text = value.strip()
-    return bool(text) and not has_arch_text_marks(text) and (
-        "/" in text or os.sep in text or text.endswith((".txt", ".json")))
-
-
-def check_arch_path(value: str) -> None:
-    """A missing file or dir given as ``--arch`` is named as such (not as a bad architecture text)."""
-    if looks_like_path(value) and not Path(value.strip()).expanduser().exists():
-        raise SpacenasError(f"architecture {value.strip()}: no such file or run dir (an architecture is given "
-                            "as its text, a file holding it, or a finished search run dir)")
-
-
-#: an arch file is one line of text; anything bigger is not one
-MAX_ARCH_FILE_BYTES = 1 << 20
-
-
-def _read_text_file(path: Path, what: str) -> str:
-    """The stripped UTF-8 text of ``path``; one line naming the file if it is binary or huge."""
-    if path.stat().st_size > MAX_ARCH_FILE_BYTES:
-        raise SpacenasError(f"{what} {path} is {path.stat().st_size} bytes; expected one line of architecture text")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SpacenasError(f"{what} {path} is not UTF-8 text (byte {e.start}); expected one line of "
-                            "architecture text") from None
-    if "\x00" in text:
-        raise SpacenasError(f"{what} {path} holds NUL bytes; expected one line of architecture text")
-    return text.strip()

@@ -58,7 +58,7 @@ def with_data(job: TrainJob) -> TrainJob:
     search run dir given as arch (said in one info line), else :data:`DEFAULT_DATA`."""
     if job.data is not None:
         return job
-    from spacenas.runs import arch_source_data
+    from spacenas.archsource import arch_source_data
 
     found = arch_source_data(job.arch)
     if found is None:
@@ -78,13 +78,13 @@ def train_and_export(job: TrainJob):
     from spacenas.data import load_dataset
     from spacenas.train.config import augmentation_note, check_space, train_config
     from spacenas.train.export import FORMATS, export
-    from spacenas.runs import resolve_arch
+    from spacenas.archsource import resolve_arch
     from spacenas.train.loop import fix_activation, train
 
     if job.resume and not job.run_dir:
         raise SpacenasError("resume needs a run dir (the dir of the run to continue)")
     if job.space is None:  # the space a run dir searched, or the one space the text fits (as `show`)
-        from spacenas.runs import space_of_arch
+        from spacenas.archsource import space_of_arch
         job = job.model_copy(update={"space": space_of_arch(job.arch)})
     check_space(job.space)
     job = with_data(job)

@@ -11,7 +11,6 @@ epoch, as DARTS and NB201 do); drop-path probability is ``drop_path * epoch / ep
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,13 +25,13 @@ from spacenas.data import ImageData, iterate_batches
 from spacenas.data.splits import ImageTensorDataset
 from spacenas.errors import SpacenasError
 from spacenas.eta import StepTimer
-from spacenas import runs
+from spacenas import archsource
 from spacenas.runs import CHECKPOINT, RunDir, load_checkpoint, restoring, torch_save
 from spacenas.nn.darts_net import DARTSNet, count_params
 from spacenas.numerics import check_finite
 from spacenas.spaces.base import Arch, SearchSpace
 from spacenas.train.augment import augment_batch
-from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space, read_arch_text
+from spacenas.train.config import ACT_SPACES, TrainConfig, augmentation, check_space
 from spacenas.train.cutout import cutout
 
 _HINT = "the learning rate may be too high (lower --set lr)"
@@ -65,8 +64,8 @@ class TrainResult:
 
 def resolve_arch(arch: str | Arch, space: SearchSpace) -> Arch:
     """An :class:`Arch`, its text form, a file holding the text, or a finished run dir (its
-    ``arch.txt``) -> checked Arch (:func:`spacenas.runs.resolve_arch`)."""
-    return runs.resolve_arch(arch, space)
+    ``arch.txt``) -> checked Arch (:func:`spacenas.archsource.resolve_arch`)."""
+    return archsource.resolve_arch(arch, space)
 
 
 def build_network(space: SearchSpace, arch: Arch, config: TrainConfig, data: ImageData,
