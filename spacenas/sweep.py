@@ -214,7 +214,8 @@ def _init_worker(parent: int | None = None) -> None:
         import signal
 
         # Ctrl-C reaches the whole process group: only the sweep process handles it (it terminates
-        # the workers); a worker interrupted inside the pool's queues left semaphores behind
+        # the workers); a worker interrupted inside the pool's queues left semaphores behind.
+        # (Spawned workers already ignore it from birth: _children_ignore_sigint.)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         # tqdm's cross-process lock is a named semaphore in a spawned process; a terminated worker
         # never unlinks it ("leaked semaphore" warnings). Its bars are off and spawn cannot share it.
@@ -421,7 +422,10 @@ def _run_pool(fn, tasks: list[tuple], workers: int, progress: bool, desc: str, u
                                    initializer=_init_worker, initargs=(os.getpid(),))
         try:
             with _terminate_on_sigterm():
-                futs = {pool.submit(fn, *t): i for i, t in enumerate(tasks)}
+                n = min(workers, len(tasks))
+                with _children_ignore_sigint():  # the first submits spawn the workers
+                    futs = {pool.submit(fn, *t): i for i, t in enumerate(tasks[:n])}
+                futs.update({pool.submit(fn, *t): i for i, t in enumerate(tasks[n:], start=n)})
                 for f in as_completed(futs):
                     out[futs[f]] = f.result()
                     bar.update()
@@ -430,6 +434,26 @@ def _run_pool(fn, tasks: list[tuple], workers: int, progress: bool, desc: str, u
             raise
         pool.shutdown(wait=True)
     return out
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Processes started inside ignore SIGINT from birth (an ignored signal stays ignored across
+    exec, and Python keeps it so): a Ctrl-C while a worker still imports torch, before its
+    initializer runs, would print that worker's traceback and leave its semaphores behind. The
+    sweep process itself ignores SIGINT only while it starts them; then it handles Ctrl-C and
+    terminates the workers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class _Terminated(KeyboardInterrupt):

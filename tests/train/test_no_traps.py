@@ -265,9 +265,18 @@ def test_interrupt_hint_names_resume_only_with_a_checkpoint(tmp_path):
     assert "finished runs are kept in sw" in interrupt_hint(Namespace(command="sweep", out="sw"))
 
 
-def test_ctrl_c_on_a_sweep_keeps_the_finished_runs_and_says_so(tmp_path):
+def _children(pid: int) -> list[str]:
+    try:
+        return (__import__("pathlib").Path(f"/proc/{pid}/task/{pid}/children").read_text()).split()
+    except OSError:
+        return []
+
+
+@pytest.mark.parametrize("when", ["after a finished run", "while the workers start"])
+def test_ctrl_c_on_a_sweep_keeps_the_finished_runs_and_says_so(tmp_path, when):
     """Found by a new user: Ctrl-C on a sweep said "nothing was saved: no --run-dir" although the
-    finished runs are kept, and the terminated workers left "leaked semaphore" warnings."""
+    finished runs are kept, and the terminated workers left "leaked semaphore" warnings; a Ctrl-C
+    while a worker still imported torch printed that worker's traceback."""
     import os
     import signal
     import subprocess
@@ -280,13 +289,24 @@ def test_ctrl_c_on_a_sweep_keeps_the_finished_runs_and_says_so(tmp_path):
                           "--workers", "2", "--out", str(out), "--no-progress"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
-    while not list(out.glob("**/result.json")) and time.time() < deadline and p.poll() is None:
-        time.sleep(0.2)
-    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    if when == "after a finished run":
+        while not list(out.glob("**/result.json")) and time.time() < deadline and p.poll() is None:
+            time.sleep(0.2)
+    else:  # the resource tracker and two workers exist; the workers are still starting
+        while len(_children(p.pid)) < 3 and time.time() < deadline and p.poll() is None:
+            time.sleep(0.01)
+        time.sleep(0.5)  # the workers are importing torch (about 1-2 s), before their initializer
+    while p.poll() is None and time.time() < deadline:  # Ctrl-C, again if the first one was not heard
+        os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
     assert f"finished runs are kept in {out}" in err and "leaked" not in err and "Traceback" not in err, err
-    assert list(out.glob("**/result.json"))
+    if when == "after a finished run":
+        assert list(out.glob("**/result.json"))
 
 
 # ----- part 7: optional TensorBoard scalars ----------------------------------------------------------
