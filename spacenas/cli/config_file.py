@@ -38,13 +38,11 @@ from typing import Any
 
 from spacenas.cli.options import key_values
 from spacenas.errors import SpacenasError
-from spacenas.runs import KIND_COMMANDS
+from spacenas.runs import CONFIG, KIND_COMMANDS
 
 #: keys a run dir's config.json (or a preset) carries that are not options: accepted and ignored
 BOOKKEEPING = frozenset({"kind", "version", "spacenas_version", "format", "created", "started", "finished",
                          "timestamp", "time", "host", "description", "paper"})
-
-
 #: run-dir config.json keys that are derived from the options (recomputed by the run), per kind:
 #: accepted and ignored by name
 DERIVED = {"oneshot": frozenset({"arch_shapes", "loop", "method_config"}),
@@ -153,12 +151,13 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     given = {k: v for k, v in vars(ns).items() if k in cmd.actions}
     top = {k: v for k, v in vars(ns).items() if k not in cmd.actions}
     layers: list[tuple[str, dict[str, Any]]] = []
-    if given.get("preset") is not None:
-        layers.append((f"preset {given['preset']!r}", read_preset(given["preset"])))
+    preset = read_preset(given["preset"]) if given.get("preset") is not None else None
+    if preset is not None:
+        layers.append((f"preset {given['preset']!r}", preset))
     if given.get("config") is not None:
         layers.append((f"config file {given['config']}", read_file(given["config"])))
     elif given.get("resume") and given.get("run_dir"):  # --resume --run-dir DIR: the run's own options
-        run_config = Path(given["run_dir"]).expanduser() / "config.json"
+        run_config = Path(given["run_dir"]).expanduser() / CONFIG
         if run_config.is_file():
             layers.append((f"run dir config {run_config}", read_file(str(run_config))))
     values = dict(cmd.defaults)
@@ -166,8 +165,8 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
         merge(cmd, values, drop_superseded(cmd, drop_excluded(cmd, convert(cmd, raw, where), given), given))
     merge(cmd, values, given)
     check_groups(cmd, values, given)
-    if given.get("preset") is not None:
-        check_method(cmd, layers[0][1], given)
+    if preset is not None:
+        check_method(cmd, preset, given)
         if not given.get("print_config"):  # --print-config: a template
             check_required(cmd, values, given["preset"])
     missing = [cmd.actions[d] for d in cmd.required if values.get(d) is None]
